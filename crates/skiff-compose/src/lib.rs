@@ -1,0 +1,73 @@
+//! Reads compose files exactly as `docker compose` does.
+//!
+//! Phases, in order, one module each: [`yaml`] parses text into [`node::Node`] trees that keep
+//! their positions; [`interpolate`], `extends`, `include` and [`merge`] combine files;
+//! [`canonical`] forms, defaults, [`schema`] validation, [`paths`] and [`normalize`] follow;
+//! [`project`] applies profiles and consistency checks. [`options`] resolves a command line
+//! into files and environment. Everything is pure: files are read only through the
+//! [`loader::Files`] trait, whose one real implementation is [`fs::OsFiles`].
+
+pub mod canonical;
+pub mod dotenv;
+pub mod envfile;
+pub mod error;
+pub mod fs;
+pub mod interpolate;
+pub mod loader;
+pub mod merge;
+pub mod node;
+pub mod normalize;
+pub mod options;
+pub mod paths;
+pub mod port_spec;
+pub mod project;
+pub mod schema;
+pub mod suggest;
+pub mod template;
+pub mod treepath;
+pub mod validate;
+pub mod volume_spec;
+pub mod yaml;
+
+pub use error::LoadError;
+pub use options::{Loaded, Request, load};
+
+use node::Node;
+
+/// The project as `docker compose config --format json` prints it (before `$` escaping).
+#[must_use]
+pub fn compose_json(model: &Node) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    if let Some(m) = model.as_map() {
+        for (k, v) in m {
+            let keep = match k.name.as_str() {
+                "name" | "services" => true,
+                "networks" | "volumes" | "secrets" | "configs" => {
+                    v.as_map().is_some_and(|m| !m.is_empty())
+                }
+                other => other.starts_with("x-"),
+            };
+            if keep {
+                out.insert(k.name.clone(), v.to_json());
+            }
+        }
+    }
+    serde_json::Value::Object(out)
+}
+
+/// Doubles every `$` in strings and keys, as `docker compose config` does so that its output
+/// can be loaded again with the same meaning.
+#[must_use]
+pub fn escape_dollars(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        J::String(s) => J::String(s.replace('$', "$$")),
+        J::Array(a) => J::Array(a.into_iter().map(escape_dollars).collect()),
+        J::Object(o) => J::Object(
+            o.into_iter()
+                .map(|(k, v)| (k.replace('$', "$$"), escape_dollars(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}

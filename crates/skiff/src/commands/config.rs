@@ -1,0 +1,118 @@
+//! `skiff config`: the project as docker compose reads it.
+
+use std::process::ExitCode;
+
+use skiff_compose::{Request, compose_json, escape_dollars};
+
+use crate::cli::{ConfigArgs, Format, ProjectArgs};
+use crate::commands::write_stdout;
+use crate::diagnostic::report;
+
+/// Builds a loader request from the global flags and the process's environment.
+pub fn request(project: &ProjectArgs) -> miette::Result<Request> {
+    let cwd = std::env::current_dir()
+        .map_err(|e| miette::miette!("cannot read the current directory: {e}"))?
+        .to_string_lossy()
+        .into_owned();
+    let os_env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let mut req = Request::new(cwd, os_env);
+    req.files.clone_from(&project.files);
+    req.project_name.clone_from(&project.project_name);
+    req.profiles = project
+        .profiles
+        .iter()
+        .flat_map(|p| p.split(',').map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    req.env_files.clone_from(&project.env_files);
+    req.project_directory.clone_from(&project.project_directory);
+    if req.files.iter().any(|f| f == "-") {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|e| {
+            miette::miette!("cannot read the compose file from standard input: {e}")
+        })?;
+        req.stdin = Some(text);
+    }
+    Ok(req)
+}
+
+pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode> {
+    let mut req = request(project)?;
+    req.interpolate = !args.no_interpolate;
+    req.normalize = !args.no_normalize;
+    req.resolve_paths = !args.no_path_resolution;
+    req.consistency = !args.no_consistency;
+    req.resolve_environment = !args.no_env_resolution;
+    req.services.clone_from(&args.service_names);
+    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
+        .map_err(|(e, sources)| report(e, &sources))?;
+    let project_json = compose_json(&loaded.model);
+
+    let list = |key: &str| -> Vec<String> {
+        project_json
+            .get(key)
+            .and_then(|v| v.as_object())
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let text = if args.services {
+        list("services").join("\n")
+    } else if args.volumes {
+        list("volumes").join("\n")
+    } else if args.networks {
+        list("networks").join("\n")
+    } else if args.profiles {
+        let mut profiles: Vec<String> = loaded
+            .model
+            .get("services")
+            .and_then(|s| s.as_map())
+            .map(|m| {
+                m.values()
+                    .filter_map(|s| s.get("profiles").and_then(|p| p.as_seq()))
+                    .flatten()
+                    .filter_map(|p| p.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        profiles.sort();
+        profiles.dedup();
+        profiles.join("\n")
+    } else if args.images {
+        let services = project_json.get("services").and_then(|v| v.as_object());
+        services
+            .map(|m| {
+                m.iter()
+                    .map(|(name, s)| {
+                        s.get("image")
+                            .and_then(|i| i.as_str())
+                            .map_or_else(|| format!("{}-{name}", loaded.name), str::to_owned)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })
+            .unwrap_or_default()
+    } else {
+        let out = if args.no_interpolate {
+            project_json
+        } else {
+            escape_dollars(project_json)
+        };
+        match args.format {
+            Format::Json => {
+                serde_json::to_string_pretty(&out).map_err(|e| miette::miette!("{e}"))?
+            }
+            Format::Yaml => serde_saphyr::to_string(&out).map_err(|e| miette::miette!("{e}"))?,
+        }
+    };
+    if args.quiet {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &args.output {
+        std::fs::write(path, format!("{text}\n"))
+            .map_err(|e| miette::miette!("cannot write {path}: {e}"))?;
+    } else {
+        write_stdout(&text)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

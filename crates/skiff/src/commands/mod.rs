@@ -1,0 +1,40 @@
+//! One module per command.
+
+mod config;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> miette::Result<ExitCode> {
+    match cli.command {
+        Command::Config(args) => config::run(&cli.project, &args),
+        Command::Schema => {
+            let schema = skiff_model::xskiff::json_schema();
+            let text = serde_json::to_string_pretty(&schema).map_err(|e| miette::miette!("{e}"))?;
+            write_stdout(&text)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "skiff", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Writes text and a final newline to standard output.
+pub fn write_stdout(text: &str) -> miette::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| {
+            if text.ends_with('\n') {
+                Ok(())
+            } else {
+                out.write_all(b"\n")
+            }
+        })
+        .map_err(|e| miette::miette!("cannot write to standard output: {e}"))
+}
