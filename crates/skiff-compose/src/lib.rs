@@ -10,6 +10,7 @@
 pub mod canonical;
 pub mod dotenv;
 pub mod envfile;
+pub mod extension;
 pub mod error;
 pub mod fs;
 pub mod interpolate;

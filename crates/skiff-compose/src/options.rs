@@ -73,6 +73,8 @@ pub struct Loaded {
     pub working_dir: String,
     pub config_files: Vec<String>,
     pub environment: IndexMap<String, String>,
+    /// skiff's `x-skiff` settings, typed.
+    pub extensions: crate::extension::Extensions,
 }
 
 fn abs(cwd: &str, p: &str) -> String {
@@ -288,7 +290,9 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             );
         }
     }
+    let extensions = crate::extension::decode(&model)?;
     Ok(Loaded {
+        extensions,
         model,
         sources: loader.sources,
         name: opts.project_name,
