@@ -42,8 +42,15 @@ fn typed<T: DeserializeOwned>(node: &Node, at: &str) -> Result<T> {
         let (target, key_span) = locate(node, e.path());
         let inner = e.inner().to_string();
         let path = e.path().to_string();
-        let where_ = if path == "." { at.to_owned() } else { format!("{at}.{path}") };
-        let mut err = LoadError::at(key_span.unwrap_or(target.span), format!("{where_}: {inner}"));
+        let where_ = if path == "." {
+            at.to_owned()
+        } else {
+            format!("{at}.{path}")
+        };
+        let mut err = LoadError::at(
+            key_span.unwrap_or(target.span),
+            format!("{where_}: {inner}"),
+        );
         if let Some(help) = suggestion(&inner) {
             err = err.with_help(help);
         }
@@ -52,7 +59,10 @@ fn typed<T: DeserializeOwned>(node: &Node, at: &str) -> Result<T> {
 }
 
 /// The node a serde path leads to, and the span of the last key on the way.
-fn locate<'a>(root: &'a Node, path: &serde_path_to_error::Path) -> (&'a Node, Option<crate::node::Span>) {
+fn locate<'a>(
+    root: &'a Node,
+    path: &serde_path_to_error::Path,
+) -> (&'a Node, Option<crate::node::Span>) {
     use serde_path_to_error::Segment;
     let mut node = root;
     let mut key_span = None;
@@ -107,14 +117,27 @@ mod tests {
 
     #[test]
     fn service_extension_decodes() {
-        let ext = decode(&model("services:\n  api:\n    x-skiff: {runtime: process, command: [./api]}\n")).expect("ok");
-        assert_eq!(ext.services["api"].runtime, skiff_model::xskiff::Runtime::Process);
+        let ext = decode(&model(
+            "services:\n  api:\n    x-skiff: {runtime: process, command: [./api]}\n",
+        ))
+        .expect("ok");
+        assert_eq!(
+            ext.services["api"].runtime,
+            skiff_model::xskiff::Runtime::Process
+        );
     }
 
     #[test]
     fn bad_schedule_is_located() {
-        let err = decode(&model("x-skiff:\n  jobs:\n    nightly: {schedule: sometimes, service: w}\n")).expect_err("cron");
-        assert!(err.message.contains("invalid cron schedule"), "{}", err.message);
+        let err = decode(&model(
+            "x-skiff:\n  jobs:\n    nightly: {schedule: sometimes, service: w}\n",
+        ))
+        .expect_err("cron");
+        assert!(
+            err.message.contains("invalid cron schedule"),
+            "{}",
+            err.message
+        );
         assert_eq!(err.span.map(|s| s.line), Some(3));
     }
 }

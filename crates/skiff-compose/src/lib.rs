@@ -10,8 +10,8 @@
 pub mod canonical;
 pub mod dotenv;
 pub mod envfile;
-pub mod extension;
 pub mod error;
+pub mod extension;
 pub mod fs;
 pub mod interpolate;
 pub mod loader;

@@ -73,6 +73,8 @@ pub struct Loaded {
     pub working_dir: String,
     pub config_files: Vec<String>,
     pub environment: IndexMap<String, String>,
+    /// Services that the active profiles leave out.
+    pub disabled: crate::node::Map,
     /// skiff's `x-skiff` settings, typed.
     pub extensions: crate::extension::Extensions,
 }
@@ -271,7 +273,7 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     }
     let mut fin_env = env.clone();
     fin_env.insert("COMPOSE_PROJECT_NAME".to_owned(), opts.project_name.clone());
-    finish(
+    let disabled = finish(
         &mut model,
         &Finish {
             files,
@@ -293,6 +295,7 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     let extensions = crate::extension::decode(&model)?;
     Ok(Loaded {
         extensions,
+        disabled,
         model,
         sources: loader.sources,
         name: opts.project_name,

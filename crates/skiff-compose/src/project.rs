@@ -19,10 +19,11 @@ pub struct Finish<'a> {
 }
 
 /// Applies profiles and the checks and resolutions Compose performs on a loaded model.
+/// Returns the services the profiles disabled.
 ///
 /// # Errors
 /// Inconsistent references, dependency cycles, missing env or label files.
-pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
+pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<Map> {
     let services = dict
         .get("services")
         .and_then(Node::as_map)
@@ -87,7 +88,7 @@ pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
     if f.consistency {
         check_container_names(dict)?;
     }
-    Ok(())
+    Ok(disabled)
 }
 
 fn string_list(node: Option<&Node>) -> Vec<String> {

@@ -566,10 +566,11 @@ impl JsonSchema for CronSchedule {
 pub fn json_schema() -> serde_json::Value {
     let mut schema = schemars::schema_for!(Extension);
     let service = schemars::schema_for!(ServiceExtension);
-    if let Some(defs) = schema
-        .as_object_mut()
-        .and_then(|o| o.entry("$defs").or_insert_with(|| serde_json::json!({})).as_object_mut())
-    {
+    if let Some(defs) = schema.as_object_mut().and_then(|o| {
+        o.entry("$defs")
+            .or_insert_with(|| serde_json::json!({}))
+            .as_object_mut()
+    }) {
         defs.insert("ServiceExtension".to_owned(), service.to_value());
     }
     schema.to_value()
@@ -581,7 +582,14 @@ mod tests {
 
     #[test]
     fn go_durations_round_trip() {
-        for (text, want) in [("1m30s", "1m30s"), ("90s", "1m30s"), ("500ms", "500ms"), ("2h", "2h0m0s"), ("1.5s", "1.5s"), ("0", "0s")] {
+        for (text, want) in [
+            ("1m30s", "1m30s"),
+            ("90s", "1m30s"),
+            ("500ms", "500ms"),
+            ("2h", "2h0m0s"),
+            ("1.5s", "1.5s"),
+            ("0", "0s"),
+        ] {
             let d: GoDuration = text.parse().expect(text);
             assert_eq!(d.to_string(), want, "{text}");
         }
@@ -598,9 +606,11 @@ mod tests {
 
     #[test]
     fn cron_is_checked() {
-        let ok: Result<Job, _> = serde_json::from_value(serde_json::json!({"schedule": "0 3 * * *", "service": "w"}));
+        let ok: Result<Job, _> =
+            serde_json::from_value(serde_json::json!({"schedule": "0 3 * * *", "service": "w"}));
         assert!(ok.is_ok());
-        let bad: Result<Job, _> = serde_json::from_value(serde_json::json!({"schedule": "every day", "service": "w"}));
+        let bad: Result<Job, _> =
+            serde_json::from_value(serde_json::json!({"schedule": "every day", "service": "w"}));
         assert!(bad.is_err());
     }
 
@@ -608,7 +618,17 @@ mod tests {
     fn schema_lists_sections() {
         let s = json_schema();
         let props = &s["properties"];
-        for k in ["backups", "environments", "releases", "checks", "alerts", "boundaries", "secrets", "jobs", "routes"] {
+        for k in [
+            "backups",
+            "environments",
+            "releases",
+            "checks",
+            "alerts",
+            "boundaries",
+            "secrets",
+            "jobs",
+            "routes",
+        ] {
             assert!(props.get(k).is_some(), "{k} missing from schema");
         }
         assert!(s["$defs"]["ServiceExtension"].is_object());

@@ -69,6 +69,7 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
             .and_then(|s| s.as_map())
             .map(|m| {
                 m.values()
+                    .chain(loaded.disabled.values())
                     .filter_map(|s| s.get("profiles").and_then(|p| p.as_seq()))
                     .flatten()
                     .filter_map(|p| p.as_str().map(str::to_owned))

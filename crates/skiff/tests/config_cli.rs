@@ -1,0 +1,192 @@
+//! `skiff config` as a user runs it: real files in a temporary directory, the real binary.
+
+use assert_cmd::Command;
+use std::path::Path;
+
+fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, text) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(path, text).expect("write");
+    }
+    dir
+}
+
+fn skiff(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("skiff").expect("binary");
+    cmd.current_dir(dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/root")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+fn stderr_of(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("runs");
+    assert!(
+        !out.status.success(),
+        "expected failure, got {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn finds_compose_yaml_and_prints_json() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx:${TAG:-1.27}\n",
+    )]);
+    let out = skiff(dir.path())
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["services"]["web"]["image"], "nginx:1.27");
+    let name = dir
+        .path()
+        .file_name()
+        .and_then(|n| n.to_str())
+        .expect("name")
+        .to_lowercase();
+    assert_eq!(
+        v["name"].as_str(),
+        Some(skiff_compose::loader::normalize_project_name(&name).as_str())
+    );
+}
+
+#[test]
+fn no_compose_file_says_what_to_do() {
+    let dir = project(&[]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("no configuration file provided"), "{err}");
+    assert!(err.contains("-f FILE"), "{err}");
+}
+
+#[test]
+fn yaml_syntax_error_points_at_line_and_column() {
+    let dir = project(&[("compose.yaml", "services:\n  web:\n    image: [nginx\n")]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("compose.yaml:"), "{err}");
+    assert!(
+        err.contains("image: [nginx"),
+        "the source line is shown: {err}"
+    );
+}
+
+#[test]
+fn duplicate_key_names_both_lines() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    image: b\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("compose.yaml:4:5"), "{err}");
+    assert!(err.contains("already defined at line 3"), "{err}");
+}
+
+#[test]
+fn alias_bomb_is_rejected_at_once() {
+    let mut text = String::from("x-a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        text.push_str(&format!(
+            "x-a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    text.push_str("services:\n  web:\n    image: nginx\n");
+    let dir = project(&[("compose.yaml", &text)]);
+    let started = std::time::Instant::now();
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("alias"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn undefined_volume_gets_a_hint() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  db:\n    image: postgres\n    volumes: [pgdata:/var/lib/postgresql/data]\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("undefined volume pgdata"), "{err}");
+    assert!(err.contains("compose.yaml:4:"), "{err}");
+    assert!(err.contains("top-level `volumes:`"), "{err}");
+}
+
+#[test]
+fn x_skiff_typo_is_located_with_a_suggestion() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\nx-skiff:\n  backup:\n    db: {to: [/tmp]}\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("compose.yaml:5:3"), "{err}");
+    assert!(err.contains("did you mean `backups`?"), "{err}");
+}
+
+#[test]
+fn missing_required_variable_names_the_field() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: ${IMAGE:?set IMAGE to the image to run}\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("services.web.image"), "{err}");
+    assert!(err.contains("set IMAGE to the image to run"), "{err}");
+    assert!(err.contains("compose.yaml:3:12"), "{err}");
+}
+
+#[test]
+fn profiles_and_services_listing() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n  debug:\n    image: busybox\n    profiles: [tools]\n",
+    )]);
+    let out = skiff(dir.path())
+        .args(["config", "--services"])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "web\n");
+    let out = skiff(dir.path())
+        .args(["--profile", "tools", "config", "--services"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("debug") && text.contains("web"), "{text}");
+    let out = skiff(dir.path())
+        .args(["config", "--profiles"])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tools\n");
+}
+
+#[test]
+fn the_bundled_example_loads() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let out = skiff(&example)
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["name"], "shop");
+    assert_eq!(v["services"]["worker"]["deploy"]["replicas"], 2);
+}
