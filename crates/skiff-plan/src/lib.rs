@@ -1,0 +1,376 @@
+//! Planning: compare what should run with what runs, and say what to do about it, and why.
+//!
+//! `plan(desired, observed)` is a pure function. `skiff plan` prints its result; `skiff up`
+//! executes the same value. The planner knows nothing of Docker or processes: instances are
+//! named, numbered, hashed things in a state. Level-triggered: every plan starts from what is
+//! observed, so an interrupted `up` is just another starting point.
+
+mod diff;
+pub mod order;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+pub use diff::changed_fields;
+
+/// What the files ask for.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Desired {
+    pub project: String,
+    pub services: Vec<ServiceSpec>,
+    pub networks: Vec<ResourceSpec>,
+    pub volumes: Vec<ResourceSpec>,
+}
+
+/// One service as the planner sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub replicas: u32,
+    /// Configuration hash; a differing hash means the instance must be recreated.
+    pub hash: String,
+    /// The configuration itself, to explain *which* fields changed.
+    pub config: serde_json::Value,
+    /// A fixed instance name (`container_name`), if any.
+    pub fixed_name: Option<String>,
+    pub depends_on: Vec<Dependency>,
+    pub restart: Restart,
+}
+
+/// When a stopped instance should be started again by `up`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    #[default]
+    No,
+    Always,
+    OnFailure,
+    UnlessStopped,
+}
+
+/// A `depends_on` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+    pub required: bool,
+    /// Restart this service when the dependency is recreated.
+    pub restart: bool,
+}
+
+/// What "ready" means for a dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+}
+
+/// A network or volume the project owns (or uses, when external).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ResourceSpec {
+    /// The key in the compose file.
+    pub key: String,
+    /// The engine's name for it.
+    pub name: String,
+    pub external: bool,
+}
+
+/// What runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Observed {
+    pub instances: Vec<Instance>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+/// A container or process of the project.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Instance {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub number: u32,
+    pub hash: String,
+    /// The configuration it was created with, when skiff created it.
+    pub config: Option<serde_json::Value>,
+    pub state: State,
+}
+
+/// Life state of an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "exit_code")]
+pub enum State {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited(i64),
+    Dead,
+}
+
+/// Why an instance is recreated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Reason {
+    /// These fields changed (paths such as `environment.LOG_LEVEL`).
+    ConfigChanged { fields: Vec<String> },
+    /// The configuration hash moved; the old configuration is unknown (created by another tool).
+    HashChanged,
+}
+
+/// Why an instance is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// Its service is no longer in the files.
+    Orphan,
+    /// More instances run than `replicas` asks for.
+    ScaleDown,
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "action")]
+pub enum Action {
+    CreateNetwork {
+        key: String,
+        name: String,
+    },
+    CreateVolume {
+        key: String,
+        name: String,
+    },
+    Create {
+        service: String,
+        number: u32,
+        name: String,
+    },
+    Recreate {
+        service: String,
+        number: u32,
+        id: String,
+        name: String,
+        reason: Reason,
+    },
+    Start {
+        service: String,
+        id: String,
+        name: String,
+    },
+    Remove {
+        service: String,
+        id: String,
+        name: String,
+        reason: Removal,
+    },
+}
+
+impl Action {
+    /// The service an action concerns, if any.
+    #[must_use]
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Action::Create { service, .. }
+            | Action::Recreate { service, .. }
+            | Action::Start { service, .. }
+            | Action::Remove { service, .. } => Some(service),
+            Action::CreateNetwork { .. } | Action::CreateVolume { .. } => None,
+        }
+    }
+}
+
+/// The actions, in an order that respects dependencies; `wave` groups actions that may run
+/// in parallel (every action of wave n+1 waits for wave n).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub actions: Vec<Planned>,
+}
+
+/// An action and the wave it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Planned {
+    pub wave: usize,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+impl Plan {
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+}
+
+/// Options the user controls.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Remove instances of services no longer declared.
+    pub remove_orphans: bool,
+    /// Only these services (and what they depend on); empty means all.
+    pub only: Vec<String>,
+}
+
+/// The instance name `{project}-{service}-{number}`, as Compose names containers.
+#[must_use]
+pub fn instance_name(project: &str, service: &ServiceSpec, number: u32) -> String {
+    match &service.fixed_name {
+        Some(n) => n.clone(),
+        None => format!("{project}-{}-{number}", service.name),
+    }
+}
+
+/// Computes the plan that takes `observed` to `desired`.
+///
+/// # Errors
+/// A dependency cycle among the selected services, or a dependency on an unknown service.
+pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Result<Plan, PlanError> {
+    let selected = order::select(desired, &opts.only)?;
+    let waves = order::waves(desired, &selected)?;
+    let mut out: Vec<Planned> = Vec::new();
+
+    for n in desired.networks.iter().filter(|n| !n.external) {
+        if !observed.networks.contains(&n.name) {
+            out.push(Planned {
+                wave: 0,
+                action: Action::CreateNetwork {
+                    key: n.key.clone(),
+                    name: n.name.clone(),
+                },
+            });
+        }
+    }
+    for v in desired.volumes.iter().filter(|v| !v.external) {
+        if !observed.volumes.contains(&v.name) {
+            out.push(Planned {
+                wave: 0,
+                action: Action::CreateVolume {
+                    key: v.key.clone(),
+                    name: v.name.clone(),
+                },
+            });
+        }
+    }
+
+    let declared: BTreeSet<&str> = desired.services.iter().map(|s| s.name.as_str()).collect();
+    if opts.remove_orphans {
+        for i in observed
+            .instances
+            .iter()
+            .filter(|i| !declared.contains(i.service.as_str()))
+        {
+            out.push(Planned {
+                wave: 0,
+                action: Action::Remove {
+                    service: i.service.clone(),
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    reason: Removal::Orphan,
+                },
+            });
+        }
+    }
+
+    let by_service: BTreeMap<&str, Vec<&Instance>> =
+        observed.instances.iter().fold(BTreeMap::new(), |mut m, i| {
+            m.entry(i.service.as_str()).or_insert_with(Vec::new).push(i);
+            m
+        });
+    for (wave_index, wave) in waves.iter().enumerate() {
+        let wave_no = wave_index + 1;
+        for name in wave {
+            let Some(spec) = desired.services.iter().find(|s| &s.name == name) else {
+                continue;
+            };
+            let mut instances: Vec<&Instance> = by_service
+                .get(spec.name.as_str())
+                .cloned()
+                .unwrap_or_default();
+            // Obsolete instances first, then the highest numbers: those go when scaling down.
+            instances.sort_by_key(|i| (i.hash == spec.hash, std::cmp::Reverse(i.number)));
+            let keep_from = instances.len().saturating_sub(spec.replicas as usize);
+            for (idx, inst) in instances.iter().enumerate() {
+                if idx < keep_from {
+                    out.push(Planned {
+                        wave: wave_no,
+                        action: Action::Remove {
+                            service: spec.name.clone(),
+                            id: inst.id.clone(),
+                            name: inst.name.clone(),
+                            reason: Removal::ScaleDown,
+                        },
+                    });
+                    continue;
+                }
+                if inst.hash != spec.hash {
+                    let reason = match &inst.config {
+                        Some(old) => Reason::ConfigChanged {
+                            fields: changed_fields(old, &spec.config),
+                        },
+                        None => Reason::HashChanged,
+                    };
+                    out.push(Planned {
+                        wave: wave_no,
+                        action: Action::Recreate {
+                            service: spec.name.clone(),
+                            number: inst.number,
+                            id: inst.id.clone(),
+                            name: instance_name(&desired.project, spec, inst.number),
+                            reason,
+                        },
+                    });
+                } else if needs_start(spec, inst.state) {
+                    out.push(Planned {
+                        wave: wave_no,
+                        action: Action::Start {
+                            service: spec.name.clone(),
+                            id: inst.id.clone(),
+                            name: inst.name.clone(),
+                        },
+                    });
+                }
+            }
+            let kept = instances.len() - keep_from;
+            let mut next = instances.iter().map(|i| i.number).max().unwrap_or(0) + 1;
+            for _ in kept..spec.replicas as usize {
+                out.push(Planned {
+                    wave: wave_no,
+                    action: Action::Create {
+                        service: spec.name.clone(),
+                        number: next,
+                        name: instance_name(&desired.project, spec, next),
+                    },
+                });
+                next += 1;
+            }
+        }
+    }
+    Ok(Plan { actions: out })
+}
+
+/// Whether `up` starts an instance in this state.
+fn needs_start(spec: &ServiceSpec, state: State) -> bool {
+    match state {
+        State::Running | State::Restarting => false,
+        // A one-shot that completed stays completed; anything else that stopped is started.
+        State::Exited(0) => matches!(spec.restart, Restart::Always | Restart::UnlessStopped),
+        State::Paused => false,
+        State::Created | State::Exited(_) | State::Dead => true,
+    }
+}
+
+/// Planning failures.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("dependency cycle: {}", .0.join(" -> "))]
+    Cycle(Vec<String>),
+    #[error("service {service:?} depends on {missing:?}, which is not declared")]
+    UnknownDependency { service: String, missing: String },
+    #[error("no such service: {0}")]
+    UnknownService(String),
+}
+
+#[cfg(test)]
+mod tests;
