@@ -333,17 +333,17 @@ pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Resul
                 }
             }
             let kept = instances.len() - keep_from;
-            let mut next = instances.iter().map(|i| i.number).max().unwrap_or(0) + 1;
-            for _ in kept..spec.replicas as usize {
+            let first_free = instances.iter().map(|i| i.number).max().unwrap_or(0) + 1;
+            let missing = u32::try_from((spec.replicas as usize).saturating_sub(kept)).unwrap_or(0);
+            for number in first_free..first_free + missing {
                 out.push(Planned {
                     wave: wave_no,
                     action: Action::Create {
                         service: spec.name.clone(),
-                        number: next,
-                        name: instance_name(&desired.project, spec, next),
+                        number,
+                        name: instance_name(&desired.project, spec, number),
                     },
                 });
-                next += 1;
             }
         }
     }
