@@ -1,1 +1,7 @@
-pub fn x() {}
+//! The Docker Engine driver: observes a project's containers, networks and volumes through
+//! Compose's labels, and carries out plan actions. The only crate that knows bollard.
+
+pub mod engine;
+pub mod labels;
+
+pub use engine::{Engine, EngineError};
