@@ -6,8 +6,9 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::models::{ContainerSummary, NetworkCreateRequest, VolumeCreateRequest};
 use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptionsBuilder, StartContainerOptions, StopContainerOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder,
 };
 use skiff_plan::{Instance, Observed, State};
 
@@ -17,15 +18,23 @@ use crate::labels;
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("cannot connect to the Docker Engine at {host}: {source}")]
-    Connect { host: String, source: bollard::errors::Error },
+    Connect {
+        host: String,
+        source: bollard::errors::Error,
+    },
     #[error("failed to {what}: {source}")]
-    Call { what: String, source: bollard::errors::Error },
+    Call {
+        what: String,
+        source: bollard::errors::Error,
+    },
     #[error("{0}")]
     Other(String),
 }
 
 impl EngineError {
-    pub(crate) fn call(what: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> EngineError {
+    pub(crate) fn call(
+        what: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> EngineError {
         let what = what.into();
         move |source| EngineError::Call { what, source }
     }
@@ -33,7 +42,16 @@ impl EngineError {
     /// Whether the engine said the object does not exist.
     #[must_use]
     pub fn is_not_found(&self) -> bool {
-        matches!(self, EngineError::Call { source: bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }, .. })
+        matches!(
+            self,
+            EngineError::Call {
+                source: bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404,
+                    ..
+                },
+                ..
+            }
+        )
     }
 }
 
@@ -51,7 +69,10 @@ pub fn engine_host(env: &HashMap<String, String>) -> Option<String> {
         return Some(h.clone());
     }
     let home = env.get("HOME")?;
-    let config_dir = env.get("DOCKER_CONFIG").cloned().unwrap_or_else(|| format!("{home}/.docker"));
+    let config_dir = env
+        .get("DOCKER_CONFIG")
+        .cloned()
+        .unwrap_or_else(|| format!("{home}/.docker"));
     let context = env.get("DOCKER_CONTEXT").cloned().or_else(|| {
         let text = std::fs::read_to_string(format!("{config_dir}/config.json")).ok()?;
         let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -62,9 +83,12 @@ pub fn engine_host(env: &HashMap<String, String>) -> Option<String> {
     }
     use sha2::Digest;
     let digest = hex::encode(sha2::Sha256::digest(context.as_bytes()));
-    let text = std::fs::read_to_string(format!("{config_dir}/contexts/meta/{digest}/meta.json")).ok()?;
+    let text =
+        std::fs::read_to_string(format!("{config_dir}/contexts/meta/{digest}/meta.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v.pointer("/Endpoints/docker/Host")?.as_str().map(str::to_owned)
+    v.pointer("/Endpoints/docker/Host")?
+        .as_str()
+        .map(str::to_owned)
 }
 
 impl Engine {
@@ -81,9 +105,21 @@ impl Engine {
         } else {
             Docker::connect_with_local_defaults()
         }
-        .map_err(|source| EngineError::Connect { host: host.clone(), source })?;
-        let docker = docker.negotiate_version().await.map_err(|source| EngineError::Connect { host: host.clone(), source })?;
-        docker.ping().await.map_err(|source| EngineError::Connect { host: host.clone(), source })?;
+        .map_err(|source| EngineError::Connect {
+            host: host.clone(),
+            source,
+        })?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|source| EngineError::Connect {
+                host: host.clone(),
+                source,
+            })?;
+        docker.ping().await.map_err(|source| EngineError::Connect {
+            host: host.clone(),
+            source,
+        })?;
         Ok(Engine { docker, host })
     }
 
@@ -92,16 +128,32 @@ impl Engine {
     /// # Errors
     /// The engine refuses a listing.
     pub async fn observe(&self, project: &str) -> Result<Observed, EngineError> {
-        let filter = HashMap::from([("label".to_owned(), vec![format!("{}={project}", labels::PROJECT)])]);
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        )]);
         let containers = self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filter).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
             .await
             .map_err(EngineError::call("list containers"))?;
-        let instances = containers.iter().filter(|c| !is_oneoff(c)).filter_map(instance).collect();
+        let instances = containers
+            .iter()
+            .filter(|c| !is_oneoff(c))
+            .filter_map(instance)
+            .collect();
         let networks = self
             .docker
-            .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filter)
+                    .build(),
+            ))
             .await
             .map_err(EngineError::call("list networks"))?
             .into_iter()
@@ -109,7 +161,11 @@ impl Engine {
             .collect();
         let volumes = self
             .docker
-            .list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filter).build()))
+            .list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filter)
+                    .build(),
+            ))
             .await
             .map_err(EngineError::call("list volumes"))?
             .volumes
@@ -117,7 +173,11 @@ impl Engine {
             .into_iter()
             .map(|v| v.name)
             .collect();
-        Ok(Observed { instances, networks, volumes })
+        Ok(Observed {
+            instances,
+            networks,
+            volumes,
+        })
     }
 
     /// Containers of the project, raw (for `ps`).
@@ -125,9 +185,17 @@ impl Engine {
     /// # Errors
     /// The engine refuses the listing.
     pub async fn containers(&self, project: &str) -> Result<Vec<ContainerSummary>, EngineError> {
-        let filter = HashMap::from([("label".to_owned(), vec![format!("{}={project}", labels::PROJECT)])]);
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        )]);
         self.docker
-            .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filter).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filter)
+                    .build(),
+            ))
             .await
             .map_err(EngineError::call("list containers"))
     }
@@ -141,7 +209,9 @@ impl Engine {
         match self.docker.create_network(req).await {
             Ok(_) => Ok(()),
             // Created meanwhile (another run, or a crash after the call): adopt it.
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::call(format!("create network {name}"))(e)),
         }
     }
@@ -152,7 +222,11 @@ impl Engine {
     /// The engine refuses it.
     pub async fn create_volume(&self, req: VolumeCreateRequest) -> Result<(), EngineError> {
         let name = req.name.clone().unwrap_or_default();
-        self.docker.create_volume(req).await.map(|_| ()).map_err(EngineError::call(format!("create volume {name}")))
+        self.docker
+            .create_volume(req)
+            .await
+            .map(|_| ())
+            .map_err(EngineError::call(format!("create volume {name}")))
     }
 
     /// Starts a container.
@@ -177,7 +251,10 @@ impl Engine {
         }
         match self.docker.stop_container(id, Some(opts.build())).await {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 304 | 404, .. }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => Ok(()),
             Err(e) => Err(EngineError::call(format!("stop container {id}"))(e)),
         }
     }
@@ -187,10 +264,27 @@ impl Engine {
     /// # Errors
     /// The engine refuses it (a container already gone is not an error).
     pub async fn remove(&self, id: &str, volumes: bool) -> Result<(), EngineError> {
-        match self.docker.remove_container(id, Some(RemoveContainerOptionsBuilder::default().force(true).v(volumes).build())).await {
+        match self
+            .docker
+            .remove_container(
+                id,
+                Some(
+                    RemoveContainerOptionsBuilder::default()
+                        .force(true)
+                        .v(volumes)
+                        .build(),
+                ),
+            )
+            .await
+        {
             Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, message }) if message.contains("already in progress") => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(()),
             Err(e) => Err(EngineError::call(format!("remove container {id}"))(e)),
         }
     }
@@ -207,23 +301,40 @@ impl Engine {
             .await
             .map_err(EngineError::call(format!("inspect container {id}")))?;
         let state = c.state.unwrap_or_default();
-        let health = state.health.and_then(|h| h.status).map(|s| s.to_string()).filter(|s| !s.is_empty() && s != "none");
+        let health = state
+            .health
+            .and_then(|h| h.status)
+            .map(|s| s.to_string())
+            .filter(|s| !s.is_empty() && s != "none");
         let status = state.status.map(|s| s.to_string()).unwrap_or_default();
         Ok((health, status, state.exit_code.unwrap_or(0)))
     }
 }
 
 fn is_oneoff(c: &ContainerSummary) -> bool {
-    c.labels.as_ref().and_then(|l| l.get(labels::ONEOFF)).is_some_and(|v| v == "True")
+    c.labels
+        .as_ref()
+        .and_then(|l| l.get(labels::ONEOFF))
+        .is_some_and(|v| v == "True")
 }
 
 fn instance(c: &ContainerSummary) -> Option<Instance> {
     let l = c.labels.as_ref()?;
     let service = l.get(labels::SERVICE)?.clone();
-    let number = l.get(labels::CONTAINER_NUMBER).and_then(|n| n.parse().ok()).unwrap_or(1);
+    let number = l
+        .get(labels::CONTAINER_NUMBER)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
     let hash = l.get(labels::CONFIG_HASH).cloned().unwrap_or_default();
-    let config = l.get(labels::SKIFF_CONFIG).and_then(|c| serde_json::from_str(c).ok());
-    let name = c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/').to_owned()).unwrap_or_default();
+    let config = l
+        .get(labels::SKIFF_CONFIG)
+        .and_then(|c| serde_json::from_str(c).ok());
+    let name = c
+        .names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_default();
     let state = match c.state.as_ref().map(ToString::to_string).as_deref() {
         Some("running") => State::Running,
         Some("restarting") => State::Restarting,
@@ -232,7 +343,15 @@ fn instance(c: &ContainerSummary) -> Option<Instance> {
         Some("dead" | "removing") => State::Dead,
         _ => State::Exited(exit_code(c.status.as_deref().unwrap_or_default())),
     };
-    Some(Instance { id: c.id.clone().unwrap_or_default(), name, service, number, hash, config, state })
+    Some(Instance {
+        id: c.id.clone().unwrap_or_default(),
+        name,
+        service,
+        number,
+        hash,
+        config,
+        state,
+    })
 }
 
 /// `Exited (137) 3 seconds ago` -> 137.

@@ -13,7 +13,11 @@
 //! `skiff-testapp sleep SECS` sleeps; `skiff-testapp check URL-PATH` requests
 //! `http://127.0.0.1:$PORT/PATH` and exits 0 on a 200 (a healthcheck without curl).
 
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a test program that logs")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a test program that logs"
+)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -53,10 +57,14 @@ fn main() {
 
 fn check(path: &str) -> i32 {
     let port = std::env::var("PORT").unwrap_or_else(|_| "8080".to_owned());
-    let Ok(mut s) = TcpStream::connect(format!("127.0.0.1:{port}")) else { return 1 };
+    let Ok(mut s) = TcpStream::connect(format!("127.0.0.1:{port}")) else {
+        return 1;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let path = path.trim_start_matches('/');
-    if s.write_all(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(format!("GET /{path} HTTP/1.0\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return 1;
     }
     let mut buf = String::new();
@@ -65,7 +73,11 @@ fn check(path: &str) -> i32 {
 }
 
 fn query<'a>(target: &'a str, key: &str) -> Option<&'a str> {
-    target.split_once('?')?.1.split('&').find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+    target
+        .split_once('?')?
+        .1
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn handle(mut stream: TcpStream) {
@@ -93,7 +105,9 @@ fn handle(mut stream: TcpStream) {
             },
             _ => (400, "name and value required".to_owned()),
         },
-        "/read" => match query(&target, "name").map(|n| std::fs::read_to_string(format!("{data_dir}/{n}"))) {
+        "/read" => match query(&target, "name")
+            .map(|n| std::fs::read_to_string(format!("{data_dir}/{n}")))
+        {
             Some(Ok(v)) => (200, v),
             Some(Err(e)) => (404, e.to_string()),
             None => (400, "name required".to_owned()),
@@ -104,7 +118,11 @@ fn handle(mut stream: TcpStream) {
         },
         _ => (200, line.clone()),
     };
-    let _ = write!(stream, "HTTP/1.0 {status} X\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    let _ = write!(
+        stream,
+        "HTTP/1.0 {status} X\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
     let _ = stream.flush();
     if path == "/crash" {
         println!("crashing on request");

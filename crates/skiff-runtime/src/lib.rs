@@ -1,0 +1,283 @@
+//! The runtime port and the executor.
+//!
+//! A [`Runtime`] observes instances and carries out single plan actions (Docker containers in
+//! `skiff-docker`, host processes in `skiff-process`). [`execute`] runs a whole plan: wave by
+//! wave, the actions of a wave in parallel, each service only once the services it depends on
+//! meet their `depends_on` condition. Progress is reported as [`Event`]s to a callback, so the
+//! terminal, JSON output and the daemon's history all consume the same stream.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde::Serialize;
+use skiff_plan::{Action, Condition, Desired, Plan};
+
+/// A failure of one action, with what was being done.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{what}: {message}")]
+pub struct RuntimeError {
+    pub what: String,
+    pub message: String,
+}
+
+impl RuntimeError {
+    #[must_use]
+    pub fn new(what: impl Into<String>, message: impl Into<String>) -> RuntimeError {
+        RuntimeError {
+            what: what.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// How far a service has come, for `depends_on` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Readiness {
+    /// Not running yet (or no instance).
+    Pending,
+    /// Running; health unknown or still starting.
+    Started,
+    /// Running and its healthcheck passes (or it has none).
+    Healthy,
+    /// Its healthcheck fails.
+    Unhealthy,
+    /// Every instance exited, with this code (the worst one).
+    Exited(i64),
+}
+
+/// What a runtime must do for the executor.
+pub trait Runtime: Sync {
+    /// Carries out one action.
+    fn apply(&self, action: &Action) -> impl Future<Output = Result<(), RuntimeError>> + Send;
+    /// Where a service stands, and whether it has a healthcheck.
+    fn readiness(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send;
+}
+
+/// Progress of an execution.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum Event {
+    Started {
+        action: Action,
+    },
+    Done {
+        action: Action,
+        seconds: f64,
+    },
+    Failed {
+        action: Action,
+        error: RuntimeError,
+    },
+    Waiting {
+        service: String,
+        dependency: String,
+        condition: Condition,
+    },
+    Ready {
+        service: String,
+        dependency: String,
+    },
+}
+
+/// Limits of an execution.
+#[derive(Debug, Clone)]
+pub struct ExecOptions {
+    /// How long to wait for one dependency's condition.
+    pub dependency_timeout: Duration,
+    /// How often readiness is polled.
+    pub poll: Duration,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            dependency_timeout: Duration::from_secs(300),
+            poll: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Runs a plan. Stops at the first wave with a failure (later waves depend on it) and returns
+/// every error of that wave.
+///
+/// # Errors
+/// The failed actions, or a dependency that never met its condition.
+pub async fn execute<R: Runtime>(
+    runtime: &R,
+    desired: &Desired,
+    plan: &Plan,
+    opts: &ExecOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), Vec<RuntimeError>> {
+    let mut waves: BTreeMap<usize, Vec<&Action>> = BTreeMap::new();
+    for p in &plan.actions {
+        waves.entry(p.wave).or_default().push(&p.action);
+    }
+    for actions in waves.values() {
+        // Group a wave's actions by service: a service's dependencies are awaited once.
+        let mut by_service: BTreeMap<Option<&str>, Vec<&Action>> = BTreeMap::new();
+        for a in actions {
+            by_service.entry(a.service()).or_default().push(a);
+        }
+        let results = join_all(by_service.into_iter().map(|(service, actions)| async move {
+            if let Some(s) = service {
+                if actions.iter().any(|a| !matches!(a, Action::Remove { .. })) {
+                    wait_dependencies(runtime, desired, s, opts, on_event)
+                        .await
+                        .map_err(|e| vec![e])?;
+                }
+            }
+            let results =
+                join_all(actions.into_iter().map(|a| run_one(runtime, a, on_event))).await;
+            let errors: Vec<RuntimeError> = results.into_iter().filter_map(Result::err).collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors)
+            }
+        }))
+        .await;
+        let errors: Vec<RuntimeError> = results
+            .into_iter()
+            .filter_map(Result::err)
+            .flatten()
+            .collect();
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+    Ok(())
+}
+
+async fn run_one<R: Runtime>(
+    runtime: &R,
+    action: &Action,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), RuntimeError> {
+    on_event(Event::Started {
+        action: action.clone(),
+    });
+    let started = tokio::time::Instant::now();
+    match runtime.apply(action).await {
+        Ok(()) => {
+            on_event(Event::Done {
+                action: action.clone(),
+                seconds: started.elapsed().as_secs_f64(),
+            });
+            Ok(())
+        }
+        Err(error) => {
+            on_event(Event::Failed {
+                action: action.clone(),
+                error: error.clone(),
+            });
+            Err(error)
+        }
+    }
+}
+
+/// Waits until every dependency of `service` meets its condition.
+///
+/// # Errors
+/// A dependency that failed (exited non-zero when completion was required, became unhealthy
+/// for good) or did not get there within the timeout.
+pub async fn wait_dependencies<R: Runtime>(
+    runtime: &R,
+    desired: &Desired,
+    service: &str,
+    opts: &ExecOptions,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), RuntimeError> {
+    let Some(spec) = desired.services.iter().find(|s| s.name == service) else {
+        return Ok(());
+    };
+    for dep in &spec.depends_on {
+        if !desired.services.iter().any(|s| s.name == dep.service) {
+            if dep.required {
+                return Err(RuntimeError::new(
+                    format!("start {service}"),
+                    format!("dependency {} is not declared", dep.service),
+                ));
+            }
+            continue;
+        }
+        let deadline = tokio::time::Instant::now() + opts.dependency_timeout;
+        let mut announced = false;
+        loop {
+            let (readiness, has_healthcheck) = runtime.readiness(&dep.service).await?;
+            let met = match (dep.condition, readiness) {
+                (
+                    Condition::ServiceStarted,
+                    Readiness::Started
+                    | Readiness::Healthy
+                    | Readiness::Unhealthy
+                    | Readiness::Exited(_),
+                ) => true,
+                (Condition::ServiceHealthy, Readiness::Healthy) => true,
+                (Condition::ServiceHealthy, Readiness::Started) => !has_healthcheck,
+                (Condition::ServiceCompletedSuccessfully, Readiness::Exited(0)) => true,
+                (Condition::ServiceCompletedSuccessfully, Readiness::Exited(code)) => {
+                    return Err(RuntimeError::new(
+                        format!("start {service}"),
+                        format!(
+                            "dependency {} exited with code {code} (service_completed_successfully needs 0)",
+                            dep.service
+                        ),
+                    ));
+                }
+                (Condition::ServiceHealthy, Readiness::Exited(code)) => {
+                    return Err(RuntimeError::new(
+                        format!("start {service}"),
+                        format!(
+                            "dependency {} exited with code {code} before becoming healthy",
+                            dep.service
+                        ),
+                    ));
+                }
+                _ => false,
+            };
+            if met {
+                if announced {
+                    on_event(Event::Ready {
+                        service: service.to_owned(),
+                        dependency: dep.service.clone(),
+                    });
+                }
+                break;
+            }
+            if !announced {
+                on_event(Event::Waiting {
+                    service: service.to_owned(),
+                    dependency: dep.service.clone(),
+                    condition: dep.condition,
+                });
+                announced = true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let what = match dep.condition {
+                    Condition::ServiceStarted => "start",
+                    Condition::ServiceHealthy => "become healthy",
+                    Condition::ServiceCompletedSuccessfully => "complete",
+                };
+                return Err(RuntimeError::new(
+                    format!("start {service}"),
+                    format!(
+                        "dependency {} did not {what} within {:?} (last seen: {readiness:?})",
+                        dep.service, opts.dependency_timeout
+                    ),
+                ));
+            }
+            tokio::time::sleep(opts.poll).await;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,215 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::json;
+use skiff_plan::{Dependency, Observed, PlanOptions, ResourceSpec, Restart, ServiceSpec, plan};
+
+use super::*;
+
+/// A recording fake: every action takes 50 ms; a created service is `Started` at once and
+/// becomes `Healthy` (or exits) after its scripted delay.
+#[derive(Default)]
+struct Fake {
+    log: Mutex<Vec<(u128, String)>>,
+    ready_at: Mutex<HashMap<String, tokio::time::Instant>>,
+    script: HashMap<String, (Duration, Readiness)>,
+    fail: Option<String>,
+}
+
+impl Fake {
+    fn now_ms(&self) -> u128 {
+        tokio::time::Instant::now().elapsed().as_millis()
+    }
+}
+
+impl Runtime for Fake {
+    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let name = format!("{action:?}");
+        self.log.lock().expect("lock").push((self.now_ms(), name));
+        if let Some(s) = action.service() {
+            if self.fail.as_deref() == Some(s) {
+                return Err(RuntimeError::new(format!("create {s}"), "boom"));
+            }
+            self.ready_at
+                .lock()
+                .expect("lock")
+                .insert(s.to_owned(), tokio::time::Instant::now());
+        }
+        Ok(())
+    }
+
+    async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
+        let Some(created) = self.ready_at.lock().expect("lock").get(service).copied() else {
+            return Ok((Readiness::Pending, false));
+        };
+        let (delay, end) = self
+            .script
+            .get(service)
+            .copied()
+            .unwrap_or((Duration::ZERO, Readiness::Healthy));
+        let healthcheck = self.script.contains_key(service);
+        if created.elapsed() >= delay {
+            Ok((end, healthcheck))
+        } else {
+            Ok((Readiness::Started, healthcheck))
+        }
+    }
+}
+
+fn spec(name: &str, deps: &[(&str, Condition)]) -> ServiceSpec {
+    ServiceSpec {
+        name: name.into(),
+        replicas: 1,
+        hash: "h".into(),
+        config: json!({}),
+        fixed_name: None,
+        depends_on: deps
+            .iter()
+            .map(|(d, c)| Dependency {
+                service: (*d).into(),
+                condition: *c,
+                required: true,
+                restart: false,
+            })
+            .collect(),
+        restart: Restart::No,
+    }
+}
+
+fn desired(services: Vec<ServiceSpec>) -> Desired {
+    Desired {
+        project: "p".into(),
+        services,
+        networks: vec![ResourceSpec {
+            key: "default".into(),
+            name: "p_default".into(),
+            external: false,
+        }],
+        volumes: vec![],
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn independent_services_start_in_parallel() {
+    let d = desired(vec![spec("a", &[]), spec("b", &[]), spec("c", &[])]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake::default();
+    let started = tokio::time::Instant::now();
+    execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
+        .await
+        .expect("runs");
+    // network (50 ms) then the three services together (50 ms), not 4 x 50 ms.
+    assert_eq!(started.elapsed(), Duration::from_millis(100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_for_healthy_dependency() {
+    let d = desired(vec![
+        spec("db", &[]),
+        spec("web", &[("db", Condition::ServiceHealthy)]),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake {
+        script: HashMap::from([(
+            "db".to_owned(),
+            (Duration::from_secs(2), Readiness::Healthy),
+        )]),
+        ..Fake::default()
+    };
+    let seen = Mutex::new(Vec::new());
+    let on_event = |e: Event| seen.lock().expect("lock").push(e);
+    let started = tokio::time::Instant::now();
+    execute(&fake, &d, &p, &ExecOptions::default(), &on_event)
+        .await
+        .expect("runs");
+    // network 50 ms, db 50 ms, 2 s until healthy (polled every 100 ms), web 50 ms.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2150) && took < Duration::from_millis(2300),
+        "{took:?}"
+    );
+    let seen = seen.lock().expect("lock");
+    assert!(seen.iter().any(|e| matches!(e, Event::Waiting { service, dependency, condition: Condition::ServiceHealthy } if service == "web" && dependency == "db")));
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_one_shot_blocks_its_dependents() {
+    let d = desired(vec![
+        spec("migrate", &[]),
+        spec(
+            "web",
+            &[("migrate", Condition::ServiceCompletedSuccessfully)],
+        ),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake {
+        script: HashMap::from([(
+            "migrate".to_owned(),
+            (Duration::from_millis(300), Readiness::Exited(2)),
+        )]),
+        ..Fake::default()
+    };
+    let errors = execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
+        .await
+        .expect_err("fails");
+    assert!(
+        errors[0].message.contains("exited with code 2"),
+        "{errors:?}"
+    );
+    assert!(
+        fake.log
+            .lock()
+            .expect("lock")
+            .iter()
+            .all(|(_, a)| !a.contains("\"web\"")),
+        "web was never created"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependency_timeout_says_what_it_waited_for() {
+    let d = desired(vec![
+        spec("db", &[]),
+        spec("web", &[("db", Condition::ServiceHealthy)]),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake {
+        script: HashMap::from([(
+            "db".to_owned(),
+            (Duration::from_secs(3600), Readiness::Healthy),
+        )]),
+        ..Fake::default()
+    };
+    let opts = ExecOptions {
+        dependency_timeout: Duration::from_secs(5),
+        ..ExecOptions::default()
+    };
+    let errors = execute(&fake, &d, &p, &opts, &|_| {})
+        .await
+        .expect_err("times out");
+    assert!(
+        errors[0]
+            .message
+            .contains("did not become healthy within 5s"),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_stops_later_waves_and_reports_the_cause() {
+    let d = desired(vec![
+        spec("db", &[]),
+        spec("web", &[("db", Condition::ServiceStarted)]),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake {
+        fail: Some("db".into()),
+        ..Fake::default()
+    };
+    let errors = execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
+        .await
+        .expect_err("fails");
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].what, "create db");
+}
