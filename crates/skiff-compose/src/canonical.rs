@@ -258,10 +258,10 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
             Value::String(s) => {
                 let mut parsed = crate::volume_spec::parse_volume(s)
                     .map_err(|e| LoadError::at(span, e.to_string()))?;
-                if let Some(serde_json::Value::String(t)) = parsed.get_mut("target") {
-                    if !t.is_empty() {
-                        *t = clean_path(t);
-                    }
+                if let Some(serde_json::Value::String(t)) = parsed.get_mut("target")
+                    && !t.is_empty()
+                {
+                    *t = clean_path(t);
                 }
                 let mut n = Node::from_json(&serde_json::Value::Object(parsed));
                 n.span = span;
@@ -408,10 +408,10 @@ pub fn set_defaults(node: &mut Node) -> Result<()> {
 
 fn defaults(node: &mut Node, path: &TreePath) -> Result<()> {
     if path.matches("services.*.build") {
-        if let Some(m) = node.as_map_mut() {
-            if !m.contains_key("context") {
-                m.insert(Key::from("context"), Node::string("."));
-            }
+        if let Some(m) = node.as_map_mut()
+            && !m.contains_key("context")
+        {
+            m.insert(Key::from("context"), Node::string("."));
         }
         return Ok(());
     }
@@ -507,12 +507,11 @@ pub fn clean_path(p: &str) -> String {
 pub fn omit_empty(node: &mut Node) {
     if let Some(services) = node.get_mut("services").and_then(Node::as_map_mut) {
         for (_, s) in services.iter_mut() {
-            if let Some(m) = s.as_map_mut() {
-                if let Some(dns) = m.get_mut("dns") {
-                    if let Value::Seq(items) = &mut dns.value {
-                        items.retain(|i| !(i.is_null() || i.as_str() == Some("")));
-                    }
-                }
+            if let Some(m) = s.as_map_mut()
+                && let Some(dns) = m.get_mut("dns")
+                && let Value::Seq(items) = &mut dns.value
+            {
+                items.retain(|i| !(i.is_null() || i.as_str() == Some("")));
             }
         }
     }

@@ -298,10 +298,10 @@ impl<'f> Loader<'f> {
                 break;
             };
             for d in docs {
-                if let Some(n) = d.get("name").and_then(Node::as_str) {
-                    if !n.is_empty() {
-                        from_file = n.to_owned();
-                    }
+                if let Some(n) = d.get("name").and_then(Node::as_str)
+                    && !n.is_empty()
+                {
+                    from_file = n.to_owned();
                 }
             }
         }
@@ -400,7 +400,7 @@ impl<'f> Loader<'f> {
                 interpolate(&mut cfg, &lookup)?;
             }
             if opts.extends {
-                self.apply_extends(&mut cfg, &file.path, opts, env, tracker, &resets)?;
+                self.apply_extends(&mut cfg, &file.path, opts, tracker, &resets)?;
             }
             resets.apply(&mut dict);
             if opts.include {
@@ -429,7 +429,6 @@ impl<'f> Loader<'f> {
         cfg: &mut Node,
         filename: &str,
         opts: &FileOptions,
-        env: &Env,
         tracker: &Tracker,
         post: &ResetPaths,
     ) -> Result<()> {
@@ -447,11 +446,11 @@ impl<'f> Loader<'f> {
         let names: Vec<String> = services.keys().map(|k| k.name.clone()).collect();
         for name in names {
             let merged =
-                self.service_extends(&name, &mut services, filename, opts, env, tracker, post)?;
-            if let Some(slot) = services.get_mut(name.as_str()) {
-                if let Some(m) = merged {
-                    *slot = m;
-                }
+                self.service_extends(&name, &mut services, filename, opts, tracker, post)?;
+            if let Some(slot) = services.get_mut(name.as_str())
+                && let Some(m) = merged
+            {
+                *slot = m;
             }
         }
         if let Some(slot) = cfg.get_mut("services") {
@@ -460,17 +459,12 @@ impl<'f> Loader<'f> {
         Ok(())
     }
 
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "mirrors the phases' inputs one to one"
-    )]
     fn service_extends(
         &mut self,
         name: &str,
         services: &mut Map,
         filename: &str,
         opts: &FileOptions,
-        env: &Env,
         tracker: &Tracker,
         post: &ResetPaths,
     ) -> Result<Option<Node>> {
@@ -544,7 +538,6 @@ impl<'f> Loader<'f> {
             services_ref,
             &base_file,
             opts,
-            env,
             &tracker,
             &processor,
         )?;

@@ -296,11 +296,10 @@ fn merge_ipam_config(base: Node, over: Node, path: &TreePath) -> Result<Node> {
         let right = into_mapping(original, false)?;
         for o in &overrides {
             let left = into_mapping(o.clone(), false)?;
-            if subnet(&left) != subnet(&right) {
-                if !result.iter().any(|a| subnet(a) == subnet(&left)) {
-                    result.push(left);
-                    continue;
-                }
+            if subnet(&left) != subnet(&right) && !result.iter().any(|a| subnet(a) == subnet(&left))
+            {
+                result.push(left);
+                continue;
             }
             let merged = merge_maps(right.clone(), left, path)?;
             if let Some(i) = result.iter().position(|a| subnet(a) == subnet(&merged)) {

@@ -71,18 +71,17 @@ fn normalize_service(s: &mut Map, env: Env<'_>) {
             .get(ns)
             .and_then(Node::as_str)
             .and_then(|r| r.strip_prefix("service:"))
+            && !depends_on.contains_key(shared)
         {
-            if !depends_on.contains_key(shared) {
-                depends_on.insert(Key::from(shared), implicit_dependency(true));
-            }
+            depends_on.insert(Key::from(shared), implicit_dependency(true));
         }
     }
     if let Some(volumes) = s.get_mut("volumes").and_then(Node::as_seq_mut) {
         for v in volumes {
-            if let Some(t) = v.get_mut("target") {
-                if let Value::String(target) = &t.value {
-                    t.value = Value::String(clean_path(target));
-                }
+            if let Some(t) = v.get_mut("target")
+                && let Value::String(target) = &t.value
+            {
+                t.value = Value::String(clean_path(target));
             }
         }
     }
@@ -178,19 +177,18 @@ fn normalize_networks(dict: &mut Node) {
         if networks.is_null() {
             *networks = Node::map(Map::new());
         }
-        if let Some(m) = networks.as_map_mut() {
-            if !m.contains_key("default") {
-                m.insert(Key::from("default"), Node::null());
-            }
+        if let Some(m) = networks.as_map_mut()
+            && !m.contains_key("default")
+        {
+            m.insert(Key::from("default"), Node::null());
         }
-    } else if has_networks {
-        if top
+    } else if has_networks
+        && top
             .get("networks")
             .and_then(Node::as_map)
             .is_some_and(Map::is_empty)
-        {
-            top.shift_remove("networks");
-        }
+    {
+        top.shift_remove("networks");
     }
 }
 
@@ -235,10 +233,10 @@ pub fn resolve_environment(dict: &mut Node, env: Env<'_>) {
             if let Some(Value::Seq(items)) = s.get_mut("environment").map(|e| &mut e.value) {
                 items.retain(|i| matches!(i.value, Value::String(_)));
                 for item in items.iter_mut() {
-                    if let Value::String(v) = &item.value {
-                        if let Some(found) = env(v) {
-                            item.value = Value::String(format!("{v}={found}"));
-                        }
+                    if let Value::String(v) = &item.value
+                        && let Some(found) = env(v)
+                    {
+                        item.value = Value::String(format!("{v}={found}"));
                     }
                 }
             }

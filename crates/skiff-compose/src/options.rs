@@ -118,10 +118,10 @@ fn env_files_for(req: &Request, files: &dyn Files, wd: &str) -> Vec<String> {
     if !req.env_files.is_empty() {
         return req.env_files.iter().map(|f| abs(&req.cwd, f)).collect();
     }
-    if let Some(v) = req.os_env.get("COMPOSE_DISABLE_ENV_FILE") {
-        if matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True") {
-            return Vec::new();
-        }
+    if let Some(v) = req.os_env.get("COMPOSE_DISABLE_ENV_FILE")
+        && matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True")
+    {
+        return Vec::new();
     }
     let default = paths::join(wd, ".env");
     if files.is_file(&default) {
@@ -154,15 +154,15 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     let from_files = crate::envfile::read_env_files(files, &env, &env_files)?;
     merge_env(&mut env, from_files);
 
-    if config_paths.is_empty() {
-        if let Some(f) = env.get("COMPOSE_FILE") {
-            let sep = env
-                .get("COMPOSE_PATH_SEPARATOR")
-                .filter(|s| !s.is_empty())
-                .cloned()
-                .unwrap_or_else(|| ":".to_owned());
-            config_paths = f.split(sep.as_str()).map(|p| abs(&req.cwd, p)).collect();
-        }
+    if config_paths.is_empty()
+        && let Some(f) = env.get("COMPOSE_FILE")
+    {
+        let sep = env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .unwrap_or_else(|| ":".to_owned());
+        config_paths = f.split(sep.as_str()).map(|p| abs(&req.cwd, p)).collect();
     }
     if config_paths.is_empty() {
         let mut dir = working_dir(req, &config_paths);
@@ -206,10 +206,10 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     } else {
         req.profiles.clone()
     };
-    if let Some(n) = &req.project_name {
-        if loader::normalize_project_name(n) != *n {
-            return Err(loader::invalid_project_name(n));
-        }
+    if let Some(n) = &req.project_name
+        && loader::normalize_project_name(n) != *n
+    {
+        return Err(loader::invalid_project_name(n));
     }
 
     let mut config_files = Vec::new();
@@ -261,10 +261,10 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     let result = loader.load_model(&details, &mut opts);
     *sources = loader.sources.clone();
     let mut model = result?;
-    if model.get("name").is_none() {
-        if let Some(m) = model.as_map_mut() {
-            m.insert(Key::from("name"), Node::string(opts.project_name.clone()));
-        }
+    if model.get("name").is_none()
+        && let Some(m) = model.as_map_mut()
+    {
+        m.insert(Key::from("name"), Node::string(opts.project_name.clone()));
     }
     if opts.project_name.is_empty() {
         return Err(LoadError::new(
@@ -284,13 +284,13 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             selected: &req.services,
         },
     )?;
-    if let Some(m) = model.as_map_mut() {
-        if !m.contains_key("services") {
-            m.insert(
-                Key::from("services"),
-                Node::synthetic(Value::Map(crate::node::Map::new())),
-            );
-        }
+    if let Some(m) = model.as_map_mut()
+        && !m.contains_key("services")
+    {
+        m.insert(
+            Key::from("services"),
+            Node::synthetic(Value::Map(crate::node::Map::new())),
+        );
     }
     let extensions = crate::extension::decode(&model)?;
     Ok(Loaded {
@@ -311,14 +311,14 @@ fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
             Some(t) => t.clone(),
             None => files.read(&f.path).unwrap_or_default(),
         };
-        if let Ok(docs) = crate::yaml::parse(&text, crate::node::FileId(u32::MAX)) {
-            if docs.iter().any(|d| {
+        if let Ok(docs) = crate::yaml::parse(&text, crate::node::FileId(u32::MAX))
+            && docs.iter().any(|d| {
                 d.get("name")
                     .and_then(Node::as_str)
                     .is_some_and(|n| !n.is_empty())
-            }) {
-                return true;
-            }
+            })
+        {
+            return true;
         }
     }
     false

@@ -101,10 +101,10 @@ impl Resolver<'_> {
     /// `~` expansion as Compose does it.
     #[must_use]
     pub fn expand_user(&self, p: &str) -> String {
-        if let Some(rest) = p.strip_prefix('~') {
-            if let Some(home) = self.home {
-                return join(home, rest);
-            }
+        if let Some(rest) = p.strip_prefix('~')
+            && let Some(home) = self.home
+        {
+            return join(home, rest);
         }
         p.to_owned()
     }
@@ -157,16 +157,16 @@ impl Resolver<'_> {
             },
             Kind::VolumeMount => {
                 let span = node.span;
-                if let Some(m) = node.as_map_mut() {
-                    if m.get("type").and_then(Node::as_str) == Some("bind") {
-                        let Some(src) = m.get_mut("source") else {
-                            return Err(LoadError::at(
-                                span,
-                                "invalid mount config for type \"bind\": field Source must not be empty",
-                            ));
-                        };
-                        Self::set_string(src, |v| self.maybe_unix(v));
-                    }
+                if let Some(m) = node.as_map_mut()
+                    && m.get("type").and_then(Node::as_str) == Some("bind")
+                {
+                    let Some(src) = m.get_mut("source") else {
+                        return Err(LoadError::at(
+                            span,
+                            "invalid mount config for type \"bind\": field Source must not be empty",
+                        ));
+                    };
+                    Self::set_string(src, |v| self.maybe_unix(v));
                 }
             }
             Kind::DriverOpts => {
@@ -176,12 +176,11 @@ impl Resolver<'_> {
                 if m.get("driver").and_then(Node::as_str) != Some("local") {
                     return Ok(());
                 }
-                if let Some(opts) = m.get_mut("driver_opts").and_then(Node::as_map_mut) {
-                    if opts.get("o").and_then(Node::as_str) == Some("bind") {
-                        if let Some(dev) = opts.get_mut("device") {
-                            Self::set_string(dev, |v| self.maybe_unix(v));
-                        }
-                    }
+                if let Some(opts) = m.get_mut("driver_opts").and_then(Node::as_map_mut)
+                    && opts.get("o").and_then(Node::as_str) == Some("bind")
+                    && let Some(dev) = opts.get_mut("device")
+                {
+                    Self::set_string(dev, |v| self.maybe_unix(v));
                 }
             }
         }

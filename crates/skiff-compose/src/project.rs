@@ -237,15 +237,16 @@ fn check_consistency(dict: &Node, disabled: &Map) -> Result<()> {
                 }
             }
             let platforms = string_list(b.get("platforms"));
-            if let Some(p) = s.get("platform").and_then(Node::as_str) {
-                if !platforms.is_empty() && !platforms.iter().any(|x| x == p) {
-                    return Err(at(
-                        b,
-                        format!(
-                            "service.build.platforms MUST include service.platform {p:?}: invalid compose project"
-                        ),
-                    ));
-                }
+            if let Some(p) = s.get("platform").and_then(Node::as_str)
+                && !platforms.is_empty()
+                && !platforms.iter().any(|x| x == p)
+            {
+                return Err(at(
+                    b,
+                    format!(
+                        "service.build.platforms MUST include service.platform {p:?}: invalid compose project"
+                    ),
+                ));
             }
         }
         let service_networks = s.get("networks").and_then(Node::as_map);
@@ -286,16 +287,14 @@ fn check_consistency(dict: &Node, disabled: &Map) -> Result<()> {
             .get("healthcheck")
             .and_then(|h| h.get("test"))
             .and_then(Node::as_seq)
+            && let Some(first) = test.first()
+            && !matches!(first.as_str(), Some("CMD" | "CMD-SHELL" | "NONE"))
         {
-            if let Some(first) = test.first() {
-                if !matches!(first.as_str(), Some("CMD" | "CMD-SHELL" | "NONE")) {
-                    return Err(at(
-                        first,
-                        "healthcheck.test must start either by \"CMD\", \"CMD-SHELL\" or \"NONE\""
-                            .to_owned(),
-                    ));
-                }
-            }
+            return Err(at(
+                first,
+                "healthcheck.test must start either by \"CMD\", \"CMD-SHELL\" or \"NONE\""
+                    .to_owned(),
+            ));
         }
         if let Some(deps) = s.get("depends_on").and_then(Node::as_map) {
             for (dep, cfg) in deps {
@@ -333,27 +332,24 @@ fn check_consistency(dict: &Node, disabled: &Map) -> Result<()> {
             .get("network_mode")
             .and_then(Node::as_str)
             .and_then(|m| m.strip_prefix("service:"))
+            && !services.contains_key(target)
         {
-            if !services.contains_key(target) {
-                return Err(LoadError::at(
-                    key.span,
-                    format!("service {target:?} not found for network_mode 'service:{target}'"),
-                ));
-            }
+            return Err(LoadError::at(
+                key.span,
+                format!("service {target:?} not found for network_mode 'service:{target}'"),
+            ));
         }
         if let Some(vols) = s.get("volumes").and_then(Node::as_seq) {
             for v in vols {
-                if v.get("type").and_then(Node::as_str) == Some("volume") {
-                    if let Some(src) = v
+                if v.get("type").and_then(Node::as_str) == Some("volume")
+                    && let Some(src) = v
                         .get("source")
                         .and_then(Node::as_str)
                         .filter(|s| !s.is_empty())
-                    {
-                        if !volumes.iter().any(|x| x == src) {
-                            return Err(at(v, format!("service {name:?} refers to undefined volume {src}: invalid compose project"))
+                    && !volumes.iter().any(|x| x == src)
+                {
+                    return Err(at(v, format!("service {name:?} refers to undefined volume {src}: invalid compose project"))
                                 .with_help(format!("declare it under the top-level `volumes:` key, or use a path (./{src}) for a bind mount")));
-                        }
-                    }
                 }
             }
         }
@@ -404,15 +400,15 @@ fn check_consistency(dict: &Node, disabled: &Map) -> Result<()> {
                 Value::Int(i) => Some(i),
                 _ => None,
             });
-        if let (Some(sc), Some(r)) = (scale, replicas) {
-            if sc != r {
-                return Err(LoadError::at(
-                    key.span,
-                    format!(
-                        "services.{name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project"
-                    ),
-                ));
-            }
+        if let (Some(sc), Some(r)) = (scale, replicas)
+            && sc != r
+        {
+            return Err(LoadError::at(
+                key.span,
+                format!(
+                    "services.{name}: can't set distinct values on 'scale' and 'deploy.replicas': invalid compose project"
+                ),
+            ));
         }
         if scale.is_some_and(|s| s < 0) {
             return Err(LoadError::at(
@@ -570,10 +566,10 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
         };
         if f.resolve_environment {
             for (k, v) in service_env.iter_mut() {
-                if v.is_null() {
-                    if let Some(found) = f.environment.get(&k.name) {
-                        v.value = Value::String(found.clone());
-                    }
+                if v.is_null()
+                    && let Some(found) = f.environment.get(&k.name)
+                {
+                    v.value = Value::String(found.clone());
                 }
             }
         }
@@ -697,14 +693,13 @@ fn drop_unused_resources(dict: &mut Node) {
             }
             if let Some(vols) = s.get("volumes").and_then(Node::as_seq) {
                 for v in vols {
-                    if v.get("type").and_then(Node::as_str) == Some("volume") {
-                        if let Some(src) = v
+                    if v.get("type").and_then(Node::as_str) == Some("volume")
+                        && let Some(src) = v
                             .get("source")
                             .and_then(Node::as_str)
                             .filter(|s| !s.is_empty())
-                        {
-                            used["volumes"].push(src.to_owned());
-                        }
+                    {
+                        used["volumes"].push(src.to_owned());
                     }
                 }
             }

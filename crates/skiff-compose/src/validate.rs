@@ -106,18 +106,18 @@ fn check_volume(node: &Node, path: &TreePath) -> Result<()> {
             format!("expected volume, got {node}"),
         ));
     };
-    if let Some(ext) = m.get("external") {
-        if matches!(ext.value, Value::Bool(true)) {
-            for k in m.keys() {
-                if !(k.name == "name" || k.name == "external" || k.name.starts_with("x-")) {
-                    return Err(LoadError::at(
-                        k.span,
-                        format!(
-                            "{path}: conflicting parameters \"external\" and {:?} specified",
-                            k.name
-                        ),
-                    ));
-                }
+    if let Some(ext) = m.get("external")
+        && matches!(ext.value, Value::Bool(true))
+    {
+        for k in m.keys() {
+            if !(k.name == "name" || k.name == "external" || k.name.starts_with("x-")) {
+                return Err(LoadError::at(
+                    k.span,
+                    format!(
+                        "{path}: conflicting parameters \"external\" and {:?} specified",
+                        k.name
+                    ),
+                ));
             }
         }
     }

@@ -422,10 +422,10 @@ pub fn resolve_plain(text: &str) -> Value {
     if let Some(i) = parse_go_int(&plain) {
         return Value::Int(i);
     }
-    if is_yaml_float(&plain) {
-        if let Ok(f) = plain.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if is_yaml_float(&plain)
+        && let Ok(f) = plain.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     Value::String(text.to_owned())
 }

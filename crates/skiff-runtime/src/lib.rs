@@ -126,12 +126,12 @@ pub async fn execute<R: Runtime>(
             by_service.entry(a.service()).or_default().push(a);
         }
         let results = join_all(by_service.into_iter().map(|(service, actions)| async move {
-            if let Some(s) = service {
-                if actions.iter().any(|a| !matches!(a, Action::Remove { .. })) {
-                    wait_dependencies(runtime, desired, s, opts, on_event)
-                        .await
-                        .map_err(|e| vec![e])?;
-                }
+            if let Some(s) = service
+                && actions.iter().any(|a| !matches!(a, Action::Remove { .. }))
+            {
+                wait_dependencies(runtime, desired, s, opts, on_event)
+                    .await
+                    .map_err(|e| vec![e])?;
             }
             let results =
                 join_all(actions.into_iter().map(|a| run_one(runtime, a, on_event))).await;
