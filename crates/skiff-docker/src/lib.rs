@@ -1,7 +1,10 @@
 //! The Docker Engine driver: observes a project's containers, networks and volumes through
 //! Compose's labels, and carries out plan actions. The only crate that knows bollard.
 
+pub mod convert;
 pub mod engine;
 pub mod labels;
+pub mod project;
 
+pub use bollard;
 pub use engine::{Engine, EngineError};

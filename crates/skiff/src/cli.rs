@@ -49,6 +49,30 @@ pub struct ProjectArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Show what `up` would change: create, recreate (and which fields changed), start, remove.
+    ///
+    /// Compares the compose files with what runs on the Docker Engine. Changes nothing.
+    Plan(PlanArgs),
+    /// Converge the stack: create, recreate and start what the plan says, in dependency order,
+    /// independent services in parallel.
+    ///
+    /// A second `up` with nothing changed does nothing and says so. Interrupted, it resumes
+    /// from what runs.
+    Up(UpArgs),
+    /// Stop and remove the stack's containers and networks (and volumes with -v).
+    Down(DownArgs),
+    /// List the stack's containers.
+    Ps(PsArgs),
+    /// Show (and follow) the stack's logs, merged, one prefix per container.
+    Logs(LogsArgs),
+    /// Start the stack's stopped containers.
+    Start(ServicesArgs),
+    /// Stop the stack's containers (they keep their state; `start` resumes them).
+    Stop(ServicesArgs),
+    /// Restart the stack's containers.
+    Restart(ServicesArgs),
+    /// Run a command in a running container of a service.
+    Exec(ExecArgs),
     /// Print the project as docker compose reads it: merged, interpolated, normalised.
     ///
     /// The output is the same as `docker compose config`, so it can be diffed against it.
@@ -119,4 +143,105 @@ pub struct ConfigArgs {
     pub output: Option<String>,
     /// Services to include (with what they depend on).
     pub service_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Remove containers of services no longer in the files.
+    #[arg(long)]
+    pub remove_orphans: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Exit 2 when there are changes (0 when none), for scripts.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Only these services (and what they depend on).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Return once converged instead of following the logs.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Wait until every service runs (and is healthy, when it has a healthcheck).
+    #[arg(long)]
+    pub wait: bool,
+    /// Remove containers of services no longer in the files.
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Run N instances of a service (SERVICE=N), overriding deploy.replicas.
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
+    /// Seconds to wait for a dependency's condition (and for --wait).
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
+    /// Progress as plain lines (text) or JSON events, on standard error.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Only these services (and what they depend on).
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// Also remove the stack's named volumes (their data is lost).
+    #[arg(short, long)]
+    pub volumes: bool,
+    /// Also remove containers of services no longer in the files.
+    #[arg(long)]
+    pub remove_orphans: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Include stopped containers.
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep following new output.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only output since this long ago (10m, 1h) or this UNIX timestamp.
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Number of lines from the end of each log ("all" for everything).
+    #[arg(long, short = 'n')]
+    pub tail: Option<String>,
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServicesArgs {
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Which instance of the service (1 = the first).
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Extra environment variables (KEY=VALUE).
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    #[arg(short, long)]
+    pub user: Option<String>,
+    pub service: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true)]
+    pub command: Vec<String>,
 }

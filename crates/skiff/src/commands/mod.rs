@@ -1,6 +1,7 @@
 //! One module per command.
 
-mod config;
+pub(crate) mod config;
+mod stack;
 
 use std::process::ExitCode;
 
@@ -10,6 +11,15 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.project, &args),
+        Command::Plan(args) => stack::plan(&cli.project, &args),
+        Command::Up(args) => stack::up(&cli.project, &args),
+        Command::Down(args) => stack::down(&cli.project, &args),
+        Command::Ps(args) => stack::ps(&cli.project, &args),
+        Command::Logs(args) => stack::logs(&cli.project, &args),
+        Command::Start(args) => stack::lifecycle(&cli.project, &args, "start"),
+        Command::Stop(args) => stack::lifecycle(&cli.project, &args, "stop"),
+        Command::Restart(args) => stack::lifecycle(&cli.project, &args, "restart"),
+        Command::Exec(args) => stack::exec(&cli.project, &args),
         Command::Schema => {
             let schema = skiff_model::xskiff::json_schema();
             let text = serde_json::to_string_pretty(&schema).map_err(|e| miette::miette!("{e}"))?;

@@ -1,0 +1,620 @@
+//! A loaded compose project (its `config --format json` form) as the planner's desired state,
+//! and the Docker runtime that carries out plan actions for it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bollard::models::{
+    ContainerCreateBody, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
+use serde_json::{Value, json};
+use sha2::Digest;
+use skiff_plan::{
+    Action, Condition, Dependency, Desired, ResourceSpec, Restart, ServiceSpec, State,
+};
+use skiff_runtime::{Readiness, Runtime, RuntimeError};
+
+use crate::convert::{ContainerRequest, ProjectContext, Unsupported, container_request};
+use crate::engine::{Engine, EngineError};
+use crate::labels;
+
+/// A project ready to run on the engine.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    pub working_dir: String,
+    pub config_files: Vec<String>,
+    /// The project as `docker compose config --format json` prints it.
+    pub json: Value,
+    pub networks: BTreeMap<String, String>,
+    pub volumes: BTreeMap<String, String>,
+    pub secret_files: BTreeMap<String, String>,
+    pub config_files_by_key: BTreeMap<String, String>,
+}
+
+impl Project {
+    /// # Errors
+    /// A project without a `services` mapping.
+    pub fn new(
+        name: &str,
+        working_dir: &str,
+        config_files: Vec<String>,
+        json: Value,
+    ) -> Result<Project, String> {
+        let names = |key: &str| -> BTreeMap<String, String> {
+            json.get(key)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                v.get("name")
+                                    .and_then(Value::as_str)
+                                    .map_or_else(|| format!("{name}_{k}"), str::to_owned),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let files = |key: &str| -> BTreeMap<String, String> {
+            json.get(key)
+                .and_then(Value::as_object)
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.get("file")?.as_str()?.to_owned())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if json.get("services").and_then(Value::as_object).is_none() {
+            return Err("the project has no services".into());
+        }
+        Ok(Project {
+            name: name.to_owned(),
+            working_dir: working_dir.to_owned(),
+            config_files,
+            networks: names("networks"),
+            volumes: names("volumes"),
+            secret_files: files("secrets"),
+            config_files_by_key: files("configs"),
+            json,
+        })
+    }
+
+    fn ctx(&self) -> ProjectContext<'_> {
+        ProjectContext {
+            project: &self.name,
+            working_dir: &self.working_dir,
+            config_files: &self.config_files,
+            networks: &self.networks,
+            volumes: &self.volumes,
+            secret_files: &self.secret_files,
+            config_files_by_key: &self.config_files_by_key,
+        }
+    }
+
+    /// The services, by name.
+    #[must_use]
+    pub fn services(&self) -> Vec<(&String, &Value)> {
+        self.json
+            .get("services")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// Checks every service converts to a container request, before anything changes.
+    ///
+    /// # Errors
+    /// Every field the engine cannot carry out.
+    pub fn check(&self) -> Result<(), Vec<Unsupported>> {
+        let errors: Vec<Unsupported> = self
+            .services()
+            .into_iter()
+            .filter_map(|(name, svc)| {
+                container_request(&self.ctx(), name, svc, 1, "check", "check").err()
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The planner's view of the project.
+    #[must_use]
+    pub fn desired(&self) -> Desired {
+        let services = self
+            .services()
+            .into_iter()
+            .map(|(name, svc)| ServiceSpec {
+                name: name.clone(),
+                replicas: replicas(svc),
+                hash: service_hash(svc),
+                config: svc.clone(),
+                fixed_name: svc
+                    .get("container_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                depends_on: svc
+                    .get("depends_on")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(d, c)| Dependency {
+                                service: d.clone(),
+                                condition: match c.get("condition").and_then(Value::as_str) {
+                                    Some("service_healthy") => Condition::ServiceHealthy,
+                                    Some("service_completed_successfully") => {
+                                        Condition::ServiceCompletedSuccessfully
+                                    }
+                                    _ => Condition::ServiceStarted,
+                                },
+                                required: c
+                                    .get("required")
+                                    .and_then(Value::as_bool)
+                                    .unwrap_or(true),
+                                restart: c.get("restart").and_then(Value::as_bool).unwrap_or(false),
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                restart: match svc
+                    .get("restart")
+                    .and_then(Value::as_str)
+                    .map(|r| r.split(':').next().unwrap_or(r))
+                {
+                    Some("always") => Restart::Always,
+                    Some("unless-stopped") => Restart::UnlessStopped,
+                    Some("on-failure") => Restart::OnFailure,
+                    _ => Restart::No,
+                },
+            })
+            .collect();
+        let resources = |key: &str, map: &BTreeMap<String, String>| -> Vec<ResourceSpec> {
+            map.iter()
+                .map(|(k, n)| ResourceSpec {
+                    key: k.clone(),
+                    name: n.clone(),
+                    external: self
+                        .json
+                        .pointer(&format!("/{key}/{k}/external"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                })
+                .collect()
+        };
+        Desired {
+            project: self.name.clone(),
+            services,
+            networks: resources("networks", &self.networks),
+            volumes: resources("volumes", &self.volumes),
+        }
+    }
+}
+
+/// `deploy.replicas`, else `scale`, else 1.
+#[must_use]
+pub fn replicas(svc: &Value) -> u32 {
+    svc.pointer("/deploy/replicas")
+        .or_else(|| svc.get("scale"))
+        .and_then(Value::as_u64)
+        .and_then(|r| u32::try_from(r).ok())
+        .unwrap_or(1)
+}
+
+/// The configuration hash recorded on containers: a digest of the service without the fields
+/// that do not change a running container (build, pull policy, scale, dependencies, profiles).
+#[must_use]
+pub fn service_hash(svc: &Value) -> String {
+    let mut v = svc.clone();
+    if let Some(m) = v.as_object_mut() {
+        for k in ["build", "pull_policy", "scale", "depends_on", "profiles"] {
+            m.remove(k);
+        }
+        if let Some(d) = m.get_mut("deploy").and_then(Value::as_object_mut) {
+            d.remove("replicas");
+        }
+    }
+    hex::encode(sha2::Sha256::digest(canonical(&v).as_bytes()))
+}
+
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys
+                .iter()
+                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
+                .collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(canonical).collect::<Vec<_>>().join(",")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Carries out plan actions on the engine for one project.
+pub struct DockerRuntime<'a> {
+    pub engine: &'a Engine,
+    pub project: &'a Project,
+    /// Grace period when stopping containers that do not set `stop_grace_period`.
+    pub stop_timeout: Duration,
+}
+
+impl DockerRuntime<'_> {
+    fn service(&self, name: &str) -> Result<&Value, RuntimeError> {
+        self.project
+            .json
+            .pointer(&format!("/services/{name}"))
+            .ok_or_else(|| RuntimeError::new(format!("create {name}"), "service is not declared"))
+    }
+
+    fn stop_timeout(&self, service: &str) -> Duration {
+        self.project
+            .json
+            .pointer(&format!("/services/{service}/stop_grace_period"))
+            .and_then(Value::as_str)
+            .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
+            .unwrap_or(self.stop_timeout)
+    }
+
+    async fn create_network(&self, key: &str, name: &str) -> Result<(), EngineError> {
+        let cfg = self
+            .project
+            .json
+            .pointer(&format!("/networks/{key}"))
+            .cloned()
+            .unwrap_or(json!({}));
+        let existing = self.engine.docker.list_networks(Some(
+            bollard::query_parameters::ListNetworksOptionsBuilder::default()
+                .filters(&std::collections::HashMap::from([(
+                    "name".to_owned(),
+                    vec![format!("^{name}$")],
+                )]))
+                .build(),
+        ));
+        if existing
+            .await
+            .map_err(EngineError::call("list networks"))?
+            .iter()
+            .any(|n| n.name.as_deref() == Some(name))
+        {
+            return Ok(());
+        }
+        let mut labels = std::collections::HashMap::from([
+            (labels::PROJECT.to_owned(), self.project.name.clone()),
+            (labels::NETWORK.to_owned(), key.to_owned()),
+            (
+                labels::VERSION.to_owned(),
+                labels::COMPOSE_VERSION.to_owned(),
+            ),
+        ]);
+        for (k, v) in cfg
+            .get("labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            labels.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+        }
+        let req = NetworkCreateRequest {
+            name: name.to_owned(),
+            driver: cfg.get("driver").and_then(Value::as_str).map(str::to_owned),
+            internal: cfg.get("internal").and_then(Value::as_bool),
+            attachable: cfg.get("attachable").and_then(Value::as_bool),
+            enable_ipv6: cfg.get("enable_ipv6").and_then(Value::as_bool),
+            options: cfg.get("driver_opts").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()),
+            ipam: cfg.get("ipam").filter(|i| i.get("config").is_some()).map(|i| {
+                serde_json::from_value(json!({
+                    "Driver": i.get("driver").cloned().unwrap_or(json!("default")),
+                    "Config": i.get("config").and_then(Value::as_array).map(|c| c.iter().map(|p| json!({"Subnet": p.get("subnet"), "Gateway": p.get("gateway"), "IPRange": p.get("ip_range")})).collect::<Vec<_>>()),
+                }))
+                .unwrap_or_default()
+            }),
+            labels: Some(labels),
+            ..NetworkCreateRequest::default()
+        };
+        self.engine.create_network(req).await
+    }
+
+    async fn create_volume(&self, key: &str, name: &str) -> Result<(), EngineError> {
+        let cfg = self
+            .project
+            .json
+            .pointer(&format!("/volumes/{key}"))
+            .cloned()
+            .unwrap_or(json!({}));
+        let mut labels = std::collections::HashMap::from([
+            (labels::PROJECT.to_owned(), self.project.name.clone()),
+            (labels::VOLUME.to_owned(), key.to_owned()),
+            (
+                labels::VERSION.to_owned(),
+                labels::COMPOSE_VERSION.to_owned(),
+            ),
+        ]);
+        for (k, v) in cfg
+            .get("labels")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            labels.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
+        }
+        self.engine
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_owned()),
+                driver: cfg.get("driver").and_then(Value::as_str).map(str::to_owned),
+                driver_opts: cfg.get("driver_opts").and_then(Value::as_object).map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                        .collect()
+                }),
+                labels: Some(labels),
+                ..VolumeCreateRequest::default()
+            })
+            .await
+    }
+
+    fn request(
+        &self,
+        service: &str,
+        number: u32,
+        name: &str,
+    ) -> Result<ContainerRequest, RuntimeError> {
+        let svc = self.service(service)?;
+        container_request(
+            &self.project.ctx(),
+            service,
+            svc,
+            number,
+            name,
+            &service_hash(svc),
+        )
+        .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))
+    }
+
+    /// Creates and starts a container. A leftover container of the same name from an
+    /// interrupted run (same project, same service) is removed first.
+    async fn create_and_start(
+        &self,
+        service: &str,
+        number: u32,
+        name: &str,
+    ) -> Result<(), RuntimeError> {
+        let req = self.request(service, number, name)?;
+        let body: ContainerCreateBody = serde_json::from_value(req.body.clone())
+            .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))?;
+        let opts = CreateContainerOptionsBuilder::default().name(name).build();
+        let created = match self
+            .engine
+            .docker
+            .create_container(Some(opts.clone()), body.clone())
+            .await
+        {
+            Ok(c) => c,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {
+                self.remove_leftover(service, name).await?;
+                self.engine
+                    .docker
+                    .create_container(Some(opts), body)
+                    .await
+                    .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))?
+            }
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message,
+            }) if message.contains("image") => {
+                return Err(RuntimeError::new(
+                    format!("create {name}"),
+                    format!(
+                        "{message}: no registry is reachable from skiff's point of view here; build or load the image first (docker load, or `build:` in the service)"
+                    ),
+                ));
+            }
+            Err(e) => return Err(RuntimeError::new(format!("create {name}"), e.to_string())),
+        };
+        for (net, endpoint) in req.extra_networks {
+            let endpoint = serde_json::from_value(endpoint)
+                .map_err(|e| RuntimeError::new(format!("connect {name}"), e.to_string()))?;
+            self.engine
+                .docker
+                .connect_network(
+                    &net,
+                    NetworkConnectRequest {
+                        container: created.id.clone(),
+                        endpoint_config: Some(endpoint),
+                    },
+                )
+                .await
+                .map_err(|e| {
+                    RuntimeError::new(format!("connect {name} to {net}"), e.to_string())
+                })?;
+        }
+        self.engine
+            .start(&created.id)
+            .await
+            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+    }
+
+    async fn remove_leftover(&self, service: &str, name: &str) -> Result<(), RuntimeError> {
+        let info = self
+            .engine
+            .docker
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))?;
+        let l = info.config.and_then(|c| c.labels).unwrap_or_default();
+        if l.get(labels::PROJECT) != Some(&self.project.name)
+            || l.get(labels::SERVICE).map(String::as_str) != Some(service)
+        {
+            return Err(RuntimeError::new(
+                format!("create {name}"),
+                "a container with this name exists and does not belong to this project; remove or rename it",
+            ));
+        }
+        self.engine
+            .remove(name, false)
+            .await
+            .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))
+    }
+}
+
+impl Runtime for DockerRuntime<'_> {
+    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        match action {
+            Action::CreateNetwork { key, name } => self
+                .create_network(key, name)
+                .await
+                .map_err(|e| RuntimeError::new(format!("create network {name}"), e.to_string())),
+            Action::CreateVolume { key, name } => self
+                .create_volume(key, name)
+                .await
+                .map_err(|e| RuntimeError::new(format!("create volume {name}"), e.to_string())),
+            Action::Create {
+                service,
+                number,
+                name,
+            } => self.create_and_start(service, *number, name).await,
+            Action::Recreate {
+                service,
+                number,
+                id,
+                name,
+                ..
+            } => {
+                // Stop and set the old container aside under a temporary name, so the new one can
+                // take its name; an interrupted recreate leaves an obsolete instance that the next
+                // plan removes.
+                self.engine
+                    .stop(id, Some(self.stop_timeout(service)))
+                    .await
+                    .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))?;
+                let short: String = id.chars().take(12).collect();
+                let aside = format!("{short}_{name}");
+                match self
+                    .engine
+                    .docker
+                    .rename_container(
+                        id,
+                        RenameContainerOptionsBuilder::default()
+                            .name(&aside)
+                            .build(),
+                    )
+                    .await
+                {
+                    Ok(())
+                    | Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => {}
+                    Err(e) => {
+                        return Err(RuntimeError::new(format!("rename {name}"), e.to_string()));
+                    }
+                }
+                self.create_and_start(service, *number, name).await?;
+                self.engine
+                    .remove(id, false)
+                    .await
+                    .map_err(|e| RuntimeError::new(format!("remove old {name}"), e.to_string()))
+            }
+            Action::Start { id, name, .. } => self
+                .engine
+                .start(id)
+                .await
+                .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string())),
+            Action::Remove {
+                service, id, name, ..
+            } => {
+                self.engine
+                    .stop(id, Some(self.stop_timeout(service)))
+                    .await
+                    .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))?;
+                self.engine
+                    .remove(id, false)
+                    .await
+                    .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))
+            }
+        }
+    }
+
+    async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
+        let observed = self
+            .engine
+            .observe(&self.project.name)
+            .await
+            .map_err(|e| RuntimeError::new("observe", e.to_string()))?;
+        let mine: Vec<_> = observed
+            .instances
+            .iter()
+            .filter(|i| i.service == service)
+            .collect();
+        let has_healthcheck = self
+            .project
+            .json
+            .pointer(&format!("/services/{service}/healthcheck"))
+            .is_some_and(|h| {
+                h.get("disable").and_then(Value::as_bool) != Some(true) && h.get("test").is_some()
+            });
+        if mine.is_empty() {
+            return Ok((Readiness::Pending, has_healthcheck));
+        }
+        if mine
+            .iter()
+            .all(|i| matches!(i.state, State::Exited(_) | State::Dead))
+        {
+            let worst = mine
+                .iter()
+                .map(|i| {
+                    if let State::Exited(c) = i.state {
+                        c
+                    } else {
+                        -1
+                    }
+                })
+                .max_by_key(|c| c.abs())
+                .unwrap_or(0);
+            return Ok((Readiness::Exited(worst), has_healthcheck));
+        }
+        if mine.iter().any(|i| !matches!(i.state, State::Running)) {
+            return Ok((Readiness::Pending, has_healthcheck));
+        }
+        if !has_healthcheck {
+            return Ok((Readiness::Started, false));
+        }
+        let mut all_healthy = true;
+        for i in &mine {
+            let (health, _, _) = self
+                .engine
+                .health(&i.id)
+                .await
+                .map_err(|e| RuntimeError::new("inspect", e.to_string()))?;
+            match health.as_deref() {
+                Some("healthy") => {}
+                Some("unhealthy") => return Ok((Readiness::Unhealthy, true)),
+                _ => all_healthy = false,
+            }
+        }
+        Ok((
+            if all_healthy {
+                Readiness::Healthy
+            } else {
+                Readiness::Started
+            },
+            true,
+        ))
+    }
+}
