@@ -180,6 +180,76 @@ impl Engine {
         })
     }
 
+    /// Removes duplicate project networks. Engines before API 1.44 accept two networks of one
+    /// name; a run killed between its network check and create can leave a second one, which
+    /// makes the name ambiguous. Keeps the network with containers attached, else the oldest.
+    ///
+    /// # Errors
+    /// The engine refuses the listing or a removal.
+    pub async fn dedupe_networks(&self, project: &str) -> Result<Vec<String>, EngineError> {
+        let filter = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{}={project}", labels::PROJECT)],
+        )]);
+        let networks = self
+            .docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filter)
+                    .build(),
+            ))
+            .await
+            .map_err(EngineError::call("list networks"))?;
+        let mut by_name: HashMap<String, Vec<bollard::models::Network>> = HashMap::new();
+        for n in networks {
+            by_name
+                .entry(n.name.clone().unwrap_or_default())
+                .or_default()
+                .push(n);
+        }
+        let mut removed = Vec::new();
+        for (name, mut group) in by_name {
+            if group.len() < 2 {
+                continue;
+            }
+            let mut detailed = Vec::new();
+            for n in &group {
+                let id = n.id.clone().unwrap_or_default();
+                let info = self
+                    .docker
+                    .inspect_network(
+                        &id,
+                        None::<bollard::query_parameters::InspectNetworkOptions>,
+                    )
+                    .await
+                    .map_err(EngineError::call(format!("inspect network {name}")))?;
+                let attached = info.containers.as_ref().is_some_and(|c| !c.is_empty());
+                detailed.push((
+                    std::cmp::Reverse(attached),
+                    info.created.clone().unwrap_or_default(),
+                    id,
+                ));
+            }
+            detailed.sort();
+            group.clear();
+            for (_, _, id) in detailed.into_iter().skip(1) {
+                match self.docker.remove_network(&id).await {
+                    Ok(())
+                    | Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404,
+                        ..
+                    }) => removed.push(id),
+                    Err(e) => {
+                        return Err(EngineError::call(format!(
+                            "remove duplicate network {name}"
+                        ))(e));
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     /// Containers of the project, raw (for `ps`).
     ///
     /// # Errors

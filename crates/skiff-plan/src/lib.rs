@@ -333,9 +333,10 @@ pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Resul
                 }
             }
             let kept = instances.len() - keep_from;
-            let first_free = instances.iter().map(|i| i.number).max().unwrap_or(0) + 1;
-            let missing = u32::try_from((spec.replicas as usize).saturating_sub(kept)).unwrap_or(0);
-            for number in first_free..first_free + missing {
+            // New instances take the lowest free numbers, so names stay 1..=replicas.
+            let taken: BTreeSet<u32> = instances[keep_from..].iter().map(|i| i.number).collect();
+            let missing = (spec.replicas as usize).saturating_sub(kept);
+            for number in (1..).filter(|n| !taken.contains(n)).take(missing) {
                 out.push(Planned {
                     wave: wave_no,
                     action: Action::Create {

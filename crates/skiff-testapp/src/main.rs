@@ -8,8 +8,8 @@
 //! - `GET /env?name=N`: returns the variable's value
 //! - anything else: 200 with the request line
 //!
-//! Every request is logged on stdout; SIGTERM is handled by the default action (exit), so
-//! stop-signal tests see the signal's effect. `skiff-testapp exit CODE` exits at once with CODE;
+//! Every request is logged on stdout; SIGTERM and SIGINT make it exit 0 (even as PID 1) unless
+//! `$IGNORE_SIGTERM` is set, so stop-timeout tests can see a kill. `skiff-testapp exit CODE` exits at once with CODE;
 //! `skiff-testapp sleep SECS` sleeps; `skiff-testapp check URL-PATH` requests
 //! `http://127.0.0.1:$PORT/PATH` and exits 0 on a 200 (a healthcheck without curl).
 
@@ -37,6 +37,21 @@ fn main() {
         }
         Some("check") => std::process::exit(check(args.get(2).map_or("health", String::as_str))),
         _ => {}
+    }
+    // As PID 1 in a container, SIGTERM's default action does not apply: exit on it explicitly,
+    // unless the test wants a process that ignores it (IGNORE_SIGTERM).
+    if std::env::var_os("IGNORE_SIGTERM").is_none()
+        && let Ok(mut signals) = signal_hook::iterator::Signals::new([
+            signal_hook::consts::SIGTERM,
+            signal_hook::consts::SIGINT,
+        ])
+    {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                println!("received signal {sig}, exiting");
+                std::process::exit(0);
+            }
+        });
     }
     if std::env::var_os("UNHEALTHY").is_some() {
         FAILING.store(true, Ordering::SeqCst);

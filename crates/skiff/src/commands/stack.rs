@@ -1,5 +1,9 @@
 //! Commands that run the stack on the Docker Engine: plan, up, down, ps, logs, start, stop,
 //! restart, exec.
+#![expect(
+    clippy::print_stderr,
+    reason = "the terminal edge: progress and status lines go to standard error"
+)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -216,6 +220,7 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
     rt.block_on(async {
         let engine = connect().await?;
         let started = Instant::now();
+        engine.dedupe_networks(&p.name).await.map_err(|e| miette!("{e}"))?;
         let observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
         let desired = p.desired();
         let plan = skiff_plan::plan(&desired, &observed, &PlanOptions { remove_orphans: args.remove_orphans, only: args.services.clone() })
@@ -568,17 +573,12 @@ pub fn lifecycle(
                 },
             }
             .map_err(|e| miette!("{e}"))?;
-            eprintln!(
-                "container {}: {verb}{}",
-                i.name,
-                if verb == "stop" {
-                    "ped"
-                } else if verb == "start" {
-                    "ed"
-                } else {
-                    "ed"
-                }
-            );
+            let done = match verb {
+                "stop" => "stopped",
+                "start" => "started",
+                _ => "restarted",
+            };
+            eprintln!("container {}: {done}", i.name);
         }
         Ok(ExitCode::SUCCESS)
     })
