@@ -103,8 +103,10 @@ impl Default for ExecOptions {
     }
 }
 
-/// Runs a plan. Stops at the first wave with a failure (later waves depend on it) and returns
-/// every error of that wave.
+/// Runs a plan. Networks and volumes first; then every service as soon as the services it
+/// depends on have been acted on and meet their `depends_on` condition (a dependency graph,
+/// not lock-step waves), independent services in parallel. A service whose dependency failed
+/// is not started.
 ///
 /// # Errors
 /// The failed actions, or a dependency that never met its condition.
@@ -115,44 +117,55 @@ pub async fn execute<R: Runtime>(
     opts: &ExecOptions,
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), Vec<RuntimeError>> {
-    let mut waves: BTreeMap<usize, Vec<&Action>> = BTreeMap::new();
-    for p in &plan.actions {
-        waves.entry(p.wave).or_default().push(&p.action);
+    // Resources (and removals of orphans) first: every container may need a network.
+    let first: Vec<&Action> = plan.actions.iter().filter(|p| p.wave == 0).map(|p| &p.action).collect();
+    let errors: Vec<RuntimeError> = join_all(first.into_iter().map(|a| run_one(runtime, a, on_event)))
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    if !errors.is_empty() {
+        return Err(errors);
     }
-    for actions in waves.values() {
-        // Group a wave's actions by service: a service's dependencies are awaited once.
-        let mut by_service: BTreeMap<Option<&str>, Vec<&Action>> = BTreeMap::new();
-        for a in actions {
-            by_service.entry(a.service()).or_default().push(a);
-        }
-        let results = join_all(by_service.into_iter().map(|(service, actions)| async move {
-            if let Some(s) = service
-                && actions.iter().any(|a| !matches!(a, Action::Remove { .. }))
-            {
-                wait_dependencies(runtime, desired, s, opts, on_event)
-                    .await
-                    .map_err(|e| vec![e])?;
-            }
-            let results =
-                join_all(actions.into_iter().map(|a| run_one(runtime, a, on_event))).await;
-            let errors: Vec<RuntimeError> = results.into_iter().filter_map(Result::err).collect();
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(errors)
-            }
-        }))
-        .await;
-        let errors: Vec<RuntimeError> = results
-            .into_iter()
-            .filter_map(Result::err)
-            .flatten()
-            .collect();
-        if !errors.is_empty() {
-            return Err(errors);
+    let mut by_service: BTreeMap<&str, Vec<&Action>> = BTreeMap::new();
+    for p in plan.actions.iter().filter(|p| p.wave > 0) {
+        if let Some(s) = p.action.service() {
+            by_service.entry(s).or_default().push(&p.action);
         }
     }
-    Ok(())
+    // One completion signal per service with actions: Some(true) done, Some(false) failed.
+    let signals: BTreeMap<&str, (tokio::sync::watch::Sender<Option<bool>>, tokio::sync::watch::Receiver<Option<bool>>)> =
+        by_service.keys().map(|s| (*s, tokio::sync::watch::channel(None))).collect();
+    let tasks = by_service.iter().map(|(service, actions)| {
+        let signals = &signals;
+        async move {
+            let result = async {
+                let spec = desired.services.iter().find(|s| s.name == *service);
+                for dep in spec.map(|s| s.depends_on.as_slice()).unwrap_or_default() {
+                    if let Some((_, rx)) = signals.get(dep.service.as_str()) {
+                        let mut rx = rx.clone();
+                        let outcome = rx.wait_for(Option::is_some).await.map(|v| *v).unwrap_or(Some(false));
+                        if outcome != Some(true) {
+                            return Err(vec![RuntimeError::new(format!("start {service}"), format!("not started: its dependency {} failed", dep.service))]);
+                        }
+                    }
+                }
+                if actions.iter().any(|a| !matches!(a, Action::Remove { .. })) {
+                    wait_dependencies(runtime, desired, service, opts, on_event).await.map_err(|e| vec![e])?;
+                }
+                let errors: Vec<RuntimeError> =
+                    join_all(actions.iter().map(|a| run_one(runtime, a, on_event))).await.into_iter().filter_map(Result::err).collect();
+                if errors.is_empty() { Ok(()) } else { Err(errors) }
+            }
+            .await;
+            if let Some((tx, _)) = signals.get(service) {
+                let _ = tx.send(Some(result.is_ok()));
+            }
+            result
+        }
+    });
+    let errors: Vec<RuntimeError> = join_all(tasks).await.into_iter().filter_map(Result::err).flatten().collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors) }
 }
 
 async fn run_one<R: Runtime>(

@@ -210,6 +210,37 @@ async fn a_failure_stops_later_waves_and_reports_the_cause() {
     let errors = execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
         .await
         .expect_err("fails");
-    assert_eq!(errors.len(), 1);
+    assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].what, "create db");
+    assert!(errors[1].message.contains("dependency db failed"), "{errors:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_service_starts_when_its_own_dependencies_are_ready_not_the_whole_wave() {
+    // b depends on a (ready at once); c is independent but takes 2 s to become healthy;
+    // d depends on c. b must not wait for c.
+    let d = desired(vec![
+        spec("a", &[]),
+        spec("b", &[("a", Condition::ServiceStarted)]),
+        spec("c", &[]),
+        spec("d", &[("c", Condition::ServiceHealthy)]),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let fake = Fake {
+        script: HashMap::from([("c".to_owned(), (Duration::from_secs(2), Readiness::Healthy))]),
+        ..Fake::default()
+    };
+    let started = tokio::time::Instant::now();
+    let done: Mutex<HashMap<String, Duration>> = Mutex::new(HashMap::new());
+    let on_event = |e: Event| {
+        if let Event::Done { action, .. } = e
+            && let Some(s) = action.service()
+        {
+            done.lock().expect("lock").insert(s.to_owned(), started.elapsed());
+        }
+    };
+    execute(&fake, &d, &p, &ExecOptions::default(), &on_event).await.expect("runs");
+    let done = done.lock().expect("lock");
+    assert!(done["b"] < Duration::from_millis(200), "b done at {:?}", done["b"]);
+    assert!(done["d"] >= Duration::from_secs(2), "d done at {:?}", done["d"]);
 }

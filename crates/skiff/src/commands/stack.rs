@@ -220,8 +220,14 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
     rt.block_on(async {
         let engine = connect().await?;
         let started = Instant::now();
-        engine.dedupe_networks(&p.name).await.map_err(|e| miette!("{e}"))?;
-        let observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
+        let mut observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
+        let mut names = observed.networks.clone();
+        names.sort();
+        names.dedup();
+        if names.len() != observed.networks.len() {
+            engine.dedupe_networks(&p.name).await.map_err(|e| miette!("{e}"))?;
+            observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
+        }
         let desired = p.desired();
         let plan = skiff_plan::plan(&desired, &observed, &PlanOptions { remove_orphans: args.remove_orphans, only: args.services.clone() })
             .map_err(|e| miette!("{e}"))?;

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Benchmark: skiff against the reference docker-compose v2.40.3 on the same engine, same
+files, same run: cold `up -d --wait` of 10 and 50 services, `up -d` with nothing to do, and
+`down`. Prints median wall times and ratios (reference / skiff: above 1 means skiff is faster).
+
+Needs a Docker Engine and the local test images (scripts/build-test-images.sh).
+Usage: python3 bench/engine.py [--skiff target/release/skiff] [--runs 3] [--sizes 10,50]
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def compose_file(n):
+    lines = ["services:"]
+    for i in range(n):
+        lines += [f"  s{i}:", "    image: skiff-test/app:1", "    environment:", f"      INDEX: '{i}'"]
+        if i > 0 and i % 5 == 0:
+            lines += ["    depends_on:", f"      s{i - 1}: {{condition: service_started}}"]
+    return "\n".join(lines) + "\n"
+
+
+def timed(cmd, cwd):
+    start = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    elapsed = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed: {p.stderr.decode()[-800:]}")
+    return elapsed
+
+
+def run_tool(name, base, n, runs, d):
+    project = f"bench-{name}-{n}"
+    cold, noop, down = [], [], []
+    for _ in range(runs):
+        timed(base + ["-p", project, "down", "--remove-orphans"], d)
+        cold.append(timed(base + ["-p", project, "up", "-d", "--wait"], d))
+        noop.append(min(timed(base + ["-p", project, "up", "-d"], d) for _ in range(3)))
+        down.append(timed(base + ["-p", project, "down"], d))
+    return statistics.median(cold), statistics.median(noop), statistics.median(down)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--skiff", default=os.path.join(HERE, "..", "target", "release", "skiff"))
+    ap.add_argument("--reference", default=None)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--sizes", default="10,50")
+    o = ap.parse_args()
+    ref = o.reference or subprocess.run([os.path.join(HERE, "reference.sh")], capture_output=True, text=True, check=True).stdout.strip()
+    skiff = os.path.abspath(o.skiff)
+    print(f"{'services':>8} {'step':>10} {'skiff ms':>9} {'compose ms':>10} {'ratio':>7}")
+    for n in [int(x) for x in o.sizes.split(",")]:
+        with tempfile.TemporaryDirectory() as d:
+            with open(os.path.join(d, "compose.yaml"), "w") as f:
+                f.write(compose_file(n))
+            s = run_tool("skiff", [skiff], n, o.runs, d)
+            r = run_tool("compose", [ref], n, o.runs, d)
+            for step, a, b in zip(["cold up", "no-op up", "down"], s, r):
+                print(f"{n:>8} {step:>10} {a * 1000:>9.0f} {b * 1000:>10.0f} {b / a:>6.1f}x")
+
+
+if __name__ == "__main__":
+    main()
