@@ -469,6 +469,13 @@ pub fn container_request(
         }
     }
 
+    if !body.contains_key("Image") {
+        body.insert(
+            "Image".into(),
+            Value::String(default_image(ctx.project, service)),
+        );
+    }
+
     // Networks: the first at create time, the rest connected afterwards.
     let mut extra_networks = Vec::new();
     if !s.contains_key("network_mode") {
@@ -559,6 +566,12 @@ pub fn container_request(
         body: Value::Object(body),
         extra_networks,
     })
+}
+
+/// The image name of a service that has `build:` but no `image:`, as Compose names it.
+#[must_use]
+pub fn default_image(project: &str, service: &str) -> String {
+    format!("{project}-{service}")
 }
 
 fn stringify_map(v: &Value) -> Value {

@@ -99,11 +99,28 @@ impl Engine {
     /// No engine answers at the configured address.
     pub async fn connect(env: &HashMap<String, String>) -> Result<Engine, EngineError> {
         let host = engine_host(env).unwrap_or_else(|| "unix:///var/run/docker.sock".to_owned());
-        let cache = env.get("XDG_CACHE_HOME").cloned().or_else(|| env.get("HOME").map(|h| format!("{h}/.cache"))).map(|d| format!("{d}/skiff/engine-api-{}", hex::encode(sha2::Sha256::digest(host.as_bytes())).get(..16).unwrap_or_default()));
-        let cached = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok()).and_then(|t| {
-            let (major, minor) = t.trim().split_once('.')?;
-            Some(bollard::ClientVersion { major_version: major.parse().ok()?, minor_version: minor.parse().ok()? })
-        });
+        let cache = env
+            .get("XDG_CACHE_HOME")
+            .cloned()
+            .or_else(|| env.get("HOME").map(|h| format!("{h}/.cache")))
+            .map(|d| {
+                format!(
+                    "{d}/skiff/engine-api-{}",
+                    hex::encode(sha2::Sha256::digest(host.as_bytes()))
+                        .get(..16)
+                        .unwrap_or_default()
+                )
+            });
+        let cached = cache
+            .as_ref()
+            .and_then(|c| std::fs::read_to_string(c).ok())
+            .and_then(|t| {
+                let (major, minor) = t.trim().split_once('.')?;
+                Some(bollard::ClientVersion {
+                    major_version: major.parse().ok()?,
+                    minor_version: minor.parse().ok()?,
+                })
+            });
         let connect = |version: &bollard::ClientVersion| {
             if let Some(path) = host.strip_prefix("unix://") {
                 Docker::connect_with_unix(path, 120, version)
@@ -112,7 +129,10 @@ impl Engine {
             } else {
                 Docker::connect_with_local_defaults()
             }
-            .map_err(|source| EngineError::Connect { host: host.clone(), source })
+            .map_err(|source| EngineError::Connect {
+                host: host.clone(),
+                source,
+            })
         };
         // Negotiating costs a round trip to the engine's slowest endpoint; the version it
         // agreed last time is cached per host and re-negotiated when the engine refuses it.
@@ -120,14 +140,24 @@ impl Engine {
             let docker = connect(&v)?;
             match docker.ping().await {
                 Ok(_) => return Ok(Engine { docker, host }),
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 400, .. }) => {}
-                Err(source) => return Err(EngineError::Connect { host: host.clone(), source }),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 400, ..
+                }) => {}
+                Err(source) => {
+                    return Err(EngineError::Connect {
+                        host: host.clone(),
+                        source,
+                    });
+                }
             }
         }
         let docker = connect(bollard::API_DEFAULT_VERSION)?
             .negotiate_version()
             .await
-            .map_err(|source| EngineError::Connect { host: host.clone(), source })?;
+            .map_err(|source| EngineError::Connect {
+                host: host.clone(),
+                source,
+            })?;
         if let Some(c) = &cache {
             let v = docker.client_version();
             let tmp = format!("{c}.tmp{}", std::process::id());
@@ -152,14 +182,41 @@ impl Engine {
         )]);
         // The three listings are independent: ask for them at once.
         let (containers, networks, volumes) = tokio::join!(
-            self.docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filter).build())),
-            self.docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build())),
-            self.docker.list_volumes(Some(ListVolumesOptionsBuilder::default().filters(&filter).build())),
+            self.docker.list_containers(Some(
+                ListContainersOptionsBuilder::default()
+                    .all(true)
+                    .filters(&filter)
+                    .build()
+            )),
+            self.docker.list_networks(Some(
+                ListNetworksOptionsBuilder::default()
+                    .filters(&filter)
+                    .build()
+            )),
+            self.docker.list_volumes(Some(
+                ListVolumesOptionsBuilder::default()
+                    .filters(&filter)
+                    .build()
+            )),
         );
         let containers = containers.map_err(EngineError::call("list containers"))?;
-        let instances = containers.iter().filter(|c| !is_oneoff(c)).filter_map(instance).collect();
-        let networks: Vec<String> = networks.map_err(EngineError::call("list networks"))?.into_iter().filter_map(|n| n.name).collect();
-        let volumes = volumes.map_err(EngineError::call("list volumes"))?.volumes.unwrap_or_default().into_iter().map(|v| v.name).collect();
+        let instances = containers
+            .iter()
+            .filter(|c| !is_oneoff(c))
+            .filter_map(instance)
+            .collect();
+        let networks: Vec<String> = networks
+            .map_err(EngineError::call("list networks"))?
+            .into_iter()
+            .filter_map(|n| n.name)
+            .collect();
+        let volumes = volumes
+            .map_err(EngineError::call("list volumes"))?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
         Ok(Observed {
             instances,
             networks,

@@ -103,6 +103,12 @@ impl Default for ExecOptions {
     }
 }
 
+/// A service's completion: `Some(true)` acted on, `Some(false)` failed, `None` not yet.
+type Signal = (
+    tokio::sync::watch::Sender<Option<bool>>,
+    tokio::sync::watch::Receiver<Option<bool>>,
+);
+
 /// Runs a plan. Networks and volumes first; then every service as soon as the services it
 /// depends on have been acted on and meet their `depends_on` condition (a dependency graph,
 /// not lock-step waves), independent services in parallel. A service whose dependency failed
@@ -118,12 +124,18 @@ pub async fn execute<R: Runtime>(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Result<(), Vec<RuntimeError>> {
     // Resources (and removals of orphans) first: every container may need a network.
-    let first: Vec<&Action> = plan.actions.iter().filter(|p| p.wave == 0).map(|p| &p.action).collect();
-    let errors: Vec<RuntimeError> = join_all(first.into_iter().map(|a| run_one(runtime, a, on_event)))
-        .await
-        .into_iter()
-        .filter_map(Result::err)
+    let first: Vec<&Action> = plan
+        .actions
+        .iter()
+        .filter(|p| p.wave == 0)
+        .map(|p| &p.action)
         .collect();
+    let errors: Vec<RuntimeError> =
+        join_all(first.into_iter().map(|a| run_one(runtime, a, on_event)))
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
     if !errors.is_empty() {
         return Err(errors);
     }
@@ -134,8 +146,10 @@ pub async fn execute<R: Runtime>(
         }
     }
     // One completion signal per service with actions: Some(true) done, Some(false) failed.
-    let signals: BTreeMap<&str, (tokio::sync::watch::Sender<Option<bool>>, tokio::sync::watch::Receiver<Option<bool>>)> =
-        by_service.keys().map(|s| (*s, tokio::sync::watch::channel(None))).collect();
+    let signals: BTreeMap<&str, Signal> = by_service
+        .keys()
+        .map(|s| (*s, tokio::sync::watch::channel(None)))
+        .collect();
     let tasks = by_service.iter().map(|(service, actions)| {
         let signals = &signals;
         async move {
@@ -144,18 +158,35 @@ pub async fn execute<R: Runtime>(
                 for dep in spec.map(|s| s.depends_on.as_slice()).unwrap_or_default() {
                     if let Some((_, rx)) = signals.get(dep.service.as_str()) {
                         let mut rx = rx.clone();
-                        let outcome = rx.wait_for(Option::is_some).await.map(|v| *v).unwrap_or(Some(false));
+                        let outcome = rx
+                            .wait_for(Option::is_some)
+                            .await
+                            .map(|v| *v)
+                            .unwrap_or(Some(false));
                         if outcome != Some(true) {
-                            return Err(vec![RuntimeError::new(format!("start {service}"), format!("not started: its dependency {} failed", dep.service))]);
+                            return Err(vec![RuntimeError::new(
+                                format!("start {service}"),
+                                format!("not started: its dependency {} failed", dep.service),
+                            )]);
                         }
                     }
                 }
                 if actions.iter().any(|a| !matches!(a, Action::Remove { .. })) {
-                    wait_dependencies(runtime, desired, service, opts, on_event).await.map_err(|e| vec![e])?;
+                    wait_dependencies(runtime, desired, service, opts, on_event)
+                        .await
+                        .map_err(|e| vec![e])?;
                 }
                 let errors: Vec<RuntimeError> =
-                    join_all(actions.iter().map(|a| run_one(runtime, a, on_event))).await.into_iter().filter_map(Result::err).collect();
-                if errors.is_empty() { Ok(()) } else { Err(errors) }
+                    join_all(actions.iter().map(|a| run_one(runtime, a, on_event)))
+                        .await
+                        .into_iter()
+                        .filter_map(Result::err)
+                        .collect();
+                if errors.is_empty() {
+                    Ok(())
+                } else {
+                    Err(errors)
+                }
             }
             .await;
             if let Some((tx, _)) = signals.get(service) {
@@ -164,8 +195,17 @@ pub async fn execute<R: Runtime>(
             result
         }
     });
-    let errors: Vec<RuntimeError> = join_all(tasks).await.into_iter().filter_map(Result::err).flatten().collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    let errors: Vec<RuntimeError> = join_all(tasks)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .flatten()
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 async fn run_one<R: Runtime>(

@@ -212,7 +212,10 @@ async fn a_failure_stops_later_waves_and_reports_the_cause() {
         .expect_err("fails");
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].what, "create db");
-    assert!(errors[1].message.contains("dependency db failed"), "{errors:?}");
+    assert!(
+        errors[1].message.contains("dependency db failed"),
+        "{errors:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -236,11 +239,23 @@ async fn a_service_starts_when_its_own_dependencies_are_ready_not_the_whole_wave
         if let Event::Done { action, .. } = e
             && let Some(s) = action.service()
         {
-            done.lock().expect("lock").insert(s.to_owned(), started.elapsed());
+            done.lock()
+                .expect("lock")
+                .insert(s.to_owned(), started.elapsed());
         }
     };
-    execute(&fake, &d, &p, &ExecOptions::default(), &on_event).await.expect("runs");
+    execute(&fake, &d, &p, &ExecOptions::default(), &on_event)
+        .await
+        .expect("runs");
     let done = done.lock().expect("lock");
-    assert!(done["b"] < Duration::from_millis(200), "b done at {:?}", done["b"]);
-    assert!(done["d"] >= Duration::from_secs(2), "d done at {:?}", done["d"]);
+    assert!(
+        done["b"] < Duration::from_millis(200),
+        "b done at {:?}",
+        done["b"]
+    );
+    assert!(
+        done["d"] >= Duration::from_secs(2),
+        "d done at {:?}",
+        done["d"]
+    );
 }

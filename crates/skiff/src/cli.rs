@@ -73,6 +73,8 @@ pub enum Command {
     Restart(ServicesArgs),
     /// Run a command in a running container of a service.
     Exec(ExecArgs),
+    /// Build the images of services that have `build:` (through the engine's build API).
+    Build(ServicesArgs),
     /// Print the project as docker compose reads it: merged, interpolated, normalised.
     ///
     /// The output is the same as `docker compose config`, so it can be diffed against it.
@@ -180,6 +182,9 @@ pub struct UpArgs {
     /// Run N instances of a service (SERVICE=N), overriding deploy.replicas.
     #[arg(long, value_name = "SERVICE=N")]
     pub scale: Vec<String>,
+    /// Build images even when they exist already.
+    #[arg(long)]
+    pub build: bool,
     /// Seconds to wait for a dependency's condition (and for --wait).
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,

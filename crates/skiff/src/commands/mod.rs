@@ -20,6 +20,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Stop(args) => stack::lifecycle(&cli.project, &args, "stop"),
         Command::Restart(args) => stack::lifecycle(&cli.project, &args, "restart"),
         Command::Exec(args) => stack::exec(&cli.project, &args),
+        Command::Build(args) => stack::build(&cli.project, &args),
         Command::Schema => {
             let schema = skiff_model::xskiff::json_schema();
             let text = serde_json::to_string_pretty(&schema).map_err(|e| miette::miette!("{e}"))?;

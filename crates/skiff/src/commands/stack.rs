@@ -220,6 +220,7 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
     rt.block_on(async {
         let engine = connect().await?;
         let started = Instant::now();
+        build_images(&engine, &p, &args.services, args.build).await?;
         let mut observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
         let mut names = observed.networks.clone();
         names.sort();
@@ -667,5 +668,50 @@ pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> 
         Ok(ExitCode::from(
             u8::try_from(code.clamp(0, 255)).unwrap_or(1),
         ))
+    })
+}
+
+/// Builds the images of services with `build:` (all of them when `force`, else only those
+/// whose image is missing).
+async fn build_images(
+    engine: &Engine,
+    p: &Project,
+    only: &[String],
+    force: bool,
+) -> miette::Result<()> {
+    for (name, svc) in p.services() {
+        if !only.is_empty() && !only.contains(name) {
+            continue;
+        }
+        let Some(build) = svc.get("build") else {
+            continue;
+        };
+        let image = svc.get("image").and_then(|i| i.as_str()).map_or_else(
+            || skiff_docker::convert::default_image(&p.name, name),
+            str::to_owned,
+        );
+        if !force && engine.docker.inspect_image(&image).await.is_ok() {
+            continue;
+        }
+        eprintln!("service {name}: building {image}");
+        let prefix = format!("service {name}: ");
+        skiff_docker::build::build(engine, &image, build, &|line| eprintln!("{prefix}{line}"))
+            .await
+            .map_err(|e| {
+                miette!(
+                    help = "fix the Dockerfile or the build context; nothing was started",
+                    "{e}"
+                )
+            })?;
+    }
+    Ok(())
+}
+
+pub fn build(project: &ProjectArgs, args: &ServicesArgs) -> miette::Result<ExitCode> {
+    let p = load(project, &args.services)?;
+    runtime()?.block_on(async {
+        let engine = connect().await?;
+        build_images(&engine, &p, &args.services, true).await?;
+        Ok(ExitCode::SUCCESS)
     })
 }
