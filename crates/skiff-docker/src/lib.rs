@@ -4,6 +4,7 @@
 pub mod build;
 pub mod convert;
 pub mod engine;
+pub mod hash;
 pub mod labels;
 pub mod project;
 

@@ -9,7 +9,6 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
 use serde_json::{Value, json};
-use sha2::Digest;
 use skiff_plan::{
     Action, Condition, Dependency, Desired, ResourceSpec, Restart, ServiceSpec, State,
 };
@@ -207,40 +206,7 @@ pub fn replicas(svc: &Value) -> u32 {
         .unwrap_or(1)
 }
 
-/// The configuration hash recorded on containers: a digest of the service without the fields
-/// that do not change a running container (build, pull policy, scale, dependencies, profiles).
-#[must_use]
-pub fn service_hash(svc: &Value) -> String {
-    let mut v = svc.clone();
-    if let Some(m) = v.as_object_mut() {
-        for k in ["build", "pull_policy", "scale", "depends_on", "profiles"] {
-            m.remove(k);
-        }
-        if let Some(d) = m.get_mut("deploy").and_then(Value::as_object_mut) {
-            d.remove("replicas");
-        }
-    }
-    hex::encode(sha2::Sha256::digest(canonical(&v).as_bytes()))
-}
-
-fn canonical(v: &Value) -> String {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let inner: Vec<String> = keys
-                .iter()
-                .map(|k| format!("{}:{}", Value::String((*k).clone()), canonical(&m[*k])))
-                .collect();
-            format!("{{{}}}", inner.join(","))
-        }
-        Value::Array(a) => format!(
-            "[{}]",
-            a.iter().map(canonical).collect::<Vec<_>>().join(",")
-        ),
-        other => other.to_string(),
-    }
-}
+pub use crate::hash::service_hash;
 
 /// Carries out plan actions on the engine for one project.
 pub struct DockerRuntime<'a> {

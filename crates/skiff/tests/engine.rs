@@ -505,3 +505,87 @@ fn up_is_fast_when_nothing_changed() {
     // which shows as finishing in well under the engine's container start time.
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+/// The reference docker compose (v2.40.3 from PyPI, via bench/reference.sh), when it can be had.
+fn reference_compose() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference.sh");
+    let out = Command::new("bash").arg(script).output().ok()?;
+    if !out.status.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but the reference docker compose could not be installed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("skipping: the reference docker compose is not available");
+        return None;
+    }
+    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+const ADOPT: &str = r#"
+services:
+  db:
+    image: skiff-test/app:1
+    environment: {PORT: "5000", NAME: "a <b> & c"}
+    healthcheck: {test: ["CMD", "/bin/skiff-testapp", "check", "health"], interval: 1s}
+    volumes: [data:/data]
+    ports: ["127.0.0.1:18940:5000"]
+  web:
+    image: skiff-test/app:1
+    depends_on: {db: {condition: service_healthy}}
+    deploy: {replicas: 2, resources: {limits: {memory: 64M}}}
+    restart: unless-stopped
+    labels: {team: core}
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn a_stack_started_by_docker_compose_is_adopted_without_recreating() {
+    if !engine_available() {
+        return;
+    }
+    let Some(compose) = reference_compose() else {
+        return;
+    };
+    let s = Stack::new("skiffit-adopt", ADOPT);
+    let up = Command::new(&compose)
+        .args(["-p", "skiffit-adopt", "up", "-d", "--wait"])
+        .current_dir(s.path())
+        .output()
+        .expect("compose up");
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let ids_before = s.containers();
+    let plan = s.ok(&["plan"]);
+    assert!(
+        plan.contains("No changes"),
+        "skiff wants to change a stack docker compose just started:\n{plan}"
+    );
+    s.ok(&["up", "-d"]);
+    assert_eq!(s.containers(), ids_before);
+    let db = s.inspect("skiffit-adopt-db-1", "{{.Id}}");
+    // And the other way round: docker compose leaves what skiff started alone.
+    s.ok(&["down"]);
+    s.ok(&["up", "-d"]);
+    let db_skiff = s.inspect("skiffit-adopt-db-1", "{{.Id}}");
+    assert_ne!(db, db_skiff);
+    let again = Command::new(&compose)
+        .args(["-p", "skiffit-adopt", "up", "-d"])
+        .current_dir(s.path())
+        .output()
+        .expect("compose up");
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(
+        s.inspect("skiffit-adopt-db-1", "{{.Id}}"),
+        db_skiff,
+        "docker compose recreated what skiff started"
+    );
+}
