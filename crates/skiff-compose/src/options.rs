@@ -77,6 +77,8 @@ pub struct Loaded {
     pub disabled: crate::node::Map,
     /// skiff's `x-skiff` settings, typed.
     pub extensions: crate::extension::Extensions,
+    /// The project bound to Compose's types: what `config` prints and what runtimes run.
+    pub project: skiff_model::compose::Project,
 }
 
 fn abs(cwd: &str, p: &str) -> String {
@@ -293,7 +295,9 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
         );
     }
     let extensions = crate::extension::decode(&model)?;
+    let project = bind(&model, req.interpolate)?;
     Ok(Loaded {
+        project,
         extensions,
         disabled,
         model,
@@ -322,4 +326,16 @@ fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
         }
     }
     false
+}
+
+/// Binds the finished tree to Compose's types, as compose-go decodes its dict into
+/// `types.Project`. Without interpolation a field may still hold `${VAR}` where a number is
+/// due; the reference prints such trees as they are, so binding failures are not errors then.
+fn bind(model: &Node, interpolated: bool) -> Result<skiff_model::compose::Project> {
+    let json = crate::compose_json(model);
+    match skiff_model::compose::project_from_value(json) {
+        Ok(p) => Ok(p),
+        Err(e) if interpolated => Err(LoadError::new(format!("invalid project: {e}"))),
+        Err(_) => Ok(skiff_model::compose::Project::default()),
+    }
 }

@@ -47,7 +47,13 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
     req.services.clone_from(&args.service_names);
     let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
         .map_err(|(e, sources)| report(e, &sources))?;
-    let project_json = compose_json(&loaded.model);
+    // Without interpolation the tree may not bind to Compose's types (`replicas: ${N}`), so it
+    // is printed as loaded, as the reference does.
+    let project_json = if args.no_interpolate {
+        compose_json(&loaded.model)
+    } else {
+        loaded.project.to_json_value()
+    };
 
     let list = |key: &str| -> Vec<String> {
         project_json
