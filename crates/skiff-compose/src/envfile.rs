@@ -23,14 +23,10 @@ pub fn read_env_files(
         let text = files
             .read(name)
             .map_err(|_| LoadError::new(format!("couldn't find env file: {name}")))?;
-        let parsed = {
-            let lookup = |k: &str| current.get(k).or_else(|| out.get(k)).cloned();
-            crate::dotenv::parse(&text, &lookup)
-                .map_err(|e| LoadError::new(format!("failed to read {name}: {e}")))?
-        };
-        for (k, v) in parsed {
-            out.insert(k, v);
-        }
+        // Earlier files' variables are in `out`, which the parser consults itself; the current
+        // environment is the lookup.
+        crate::dotenv::parse_into(&text, &|k: &str| current.get(k).cloned(), &mut out)
+            .map_err(|e| LoadError::new(format!("failed to read {name}: {e}")))?;
     }
     Ok(out)
 }

@@ -573,7 +573,12 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
                 }
             }
         }
-        let mut from_files: IndexMap<String, String> = IndexMap::new();
+        // As compose-go: env files are read into a map that starts as the service's own
+        // environment, so a later file sees what earlier ones (and the service) defined.
+        let mut from_files: IndexMap<String, String> = service_env
+            .iter()
+            .filter_map(|(k, v)| Some((k.name.clone(), v.as_str()?.to_owned())))
+            .collect();
         if let Some(env_files) = m.get("env_file").and_then(Node::as_seq) {
             for ef in env_files {
                 let Some(path) = ef.get("path").and_then(Node::as_str) else {
@@ -598,21 +603,28 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
                     .files
                     .read(path)
                     .map_err(|e| LoadError::at(ef.span, format!("failed to read {path}: {e}")))?;
-                let parsed = {
-                    let lookup = |k: &str| {
-                        f.environment.get(k).cloned().or_else(|| {
-                            service_env
-                                .get(k)
-                                .and_then(|v| v.as_str().map(str::to_owned))
-                        })
-                    };
-                    crate::dotenv::parse(&text, &lookup).map_err(|e| {
-                        LoadError::at(ef.span, format!("failed to read {path}: {e}"))
-                    })?
+                let lookup = |k: &str| {
+                    f.environment.get(k).cloned().or_else(|| {
+                        service_env
+                            .get(k)
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                    })
                 };
-                for (k, v) in parsed {
-                    from_files.insert(k, v);
-                }
+                let format = ef.get("format").and_then(Node::as_str).unwrap_or_default();
+                let parsed = match format {
+                    "" | "dotenv" => crate::dotenv::parse_into(&text, &lookup, &mut from_files),
+                    "raw" => crate::dotenv::parse_raw(&text, &lookup).map(|vars| {
+                        from_files.extend(vars);
+                    }),
+                    other => {
+                        return Err(LoadError::at(
+                            ef.span,
+                            format!("unsupported env_file format {other:?}"),
+                        )
+                        .with_help("use `dotenv` (the default) or `raw`"));
+                    }
+                };
+                parsed.map_err(|e| LoadError::at(ef.span, format!("failed to read {path}: {e}")))?;
             }
         }
         if m.contains_key("env_file") || m.contains_key("environment") {
