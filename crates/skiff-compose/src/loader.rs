@@ -767,10 +767,12 @@ impl<'f> Loader<'f> {
                 }
                 out
             };
+            // The including environment wins: an include's env files only fill in variables
+            // that are not set already (compose-go merges, it does not override).
             let mut include_env = env.clone();
             let from_files = crate::envfile::read_env_files(self.files, env, &env_files)?;
             for (k, v) in from_files {
-                include_env.insert(k, v);
+                include_env.entry(k).or_insert(v);
             }
             let include_opts = FileOptions {
                 resolve_paths: true,
