@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    install_report_handler();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
@@ -20,4 +21,21 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Errors wrap to the terminal's width on a terminal; piped into a file, a log or `grep`, a
+/// message stays on one line.
+fn install_report_handler() {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        return;
+    }
+    let _ = miette::set_hook(Box::new(|_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .width(usize::MAX / 4)
+                .wrap_lines(false)
+                .build(),
+        )
+    }));
 }
