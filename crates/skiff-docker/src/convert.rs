@@ -357,19 +357,19 @@ pub fn container_request(
                 host.insert("ExtraHosts".into(), Value::Array(list));
             }
             "shm_size" => {
-                host.insert("ShmSize".into(), value.clone());
+                host.insert("ShmSize".into(), bytes(value));
             }
             "mem_limit" => {
-                host.insert("Memory".into(), value.clone());
+                host.insert("Memory".into(), bytes(value));
             }
             "mem_reservation" => {
-                host.insert("MemoryReservation".into(), value.clone());
+                host.insert("MemoryReservation".into(), bytes(value));
             }
             "memswap_limit" => {
-                host.insert("MemorySwap".into(), value.clone());
+                host.insert("MemorySwap".into(), bytes(value));
             }
             "mem_swappiness" => {
-                host.insert("MemorySwappiness".into(), value.clone());
+                host.insert("MemorySwappiness".into(), bytes(value));
             }
             "cpus" => {
                 let cpus = value
@@ -678,7 +678,7 @@ fn mount(ctx: &ProjectContext<'_>, v: &Value) -> Result<Value, String> {
         "tmpfs" => {
             let mut opts = Map::new();
             if let Some(size) = v.pointer("/tmpfs/size") {
-                opts.insert("SizeBytes".into(), size.clone());
+                opts.insert("SizeBytes".into(), bytes(size));
             }
             if let Some(mode) = v.pointer("/tmpfs/mode") {
                 opts.insert("Mode".into(), mode.clone());
@@ -690,6 +690,15 @@ fn mount(ctx: &ProjectContext<'_>, v: &Value) -> Result<Value, String> {
         other => return Err(format!("volume type {other:?} is not supported")),
     }
     Ok(m)
+}
+
+/// A byte size as the engine takes it. Compose's encoding prints byte sizes as strings of
+/// digits (`"268435456"`); the engine wants integers.
+fn bytes(v: &Value) -> Value {
+    match v {
+        Value::String(s) => s.parse::<i64>().map_or_else(|_| v.clone(), Value::from),
+        other => other.clone(),
+    }
 }
 
 fn deploy(v: &Value, host: &mut Map<String, Value>) -> Result<(), String> {
@@ -705,14 +714,14 @@ fn deploy(v: &Value, host: &mut Map<String, Value>) -> Result<(), String> {
             host.insert("NanoCpus".into(), json!((cpus * 1e9).round() as i64));
         }
         if let Some(m) = limits.get("memory") {
-            host.insert("Memory".into(), m.clone());
+            host.insert("Memory".into(), bytes(m));
         }
         if let Some(p) = limits.get("pids") {
             host.insert("PidsLimit".into(), p.clone());
         }
     }
     if let Some(r) = v.pointer("/resources/reservations/memory") {
-        host.insert("MemoryReservation".into(), r.clone());
+        host.insert("MemoryReservation".into(), bytes(r));
     }
     if v.pointer("/resources/reservations/devices").is_some() {
         return Err("device reservations (GPUs) are not supported yet".into());

@@ -289,7 +289,12 @@ impl DockerRuntime<'_> {
             labels: Some(labels),
             ..NetworkCreateRequest::default()
         };
-        self.engine.create_network(req).await
+        self.engine.create_network(req).await?;
+        // Engines before API 1.44 accept a second network of the same name: a killed run's
+        // create that the engine finished after this run looked can leave one. Settle it
+        // before any container refers to the name.
+        self.engine.dedupe_networks(&self.project.name).await?;
+        Ok(())
     }
 
     async fn create_volume(&self, key: &str, name: &str) -> Result<(), EngineError> {

@@ -441,6 +441,9 @@ services:
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         let _ = child.wait();
+        // A request the killed client had already sent still completes in the engine; a
+        // person re-running `up` comes later than that.
+        std::thread::sleep(Duration::from_millis(300));
         if round % 2 == 1 {
             // Also interrupt a teardown half way.
             let mut down = Command::new(env!("CARGO_BIN_EXE_skiff"))
@@ -453,6 +456,7 @@ services:
             std::thread::sleep(Duration::from_millis(delay_ms / 2));
             let _ = down.kill();
             let _ = down.wait();
+            std::thread::sleep(Duration::from_millis(300));
         }
         s.ok(&["up", "-d"]);
         let names: Vec<String> = s.containers().into_iter().map(|(n, _)| n).collect();

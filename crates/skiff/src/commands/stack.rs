@@ -30,7 +30,9 @@ pub fn load(project: &ProjectArgs, services: &[String]) -> miette::Result<Projec
     req.services = services.to_vec();
     let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
         .map_err(|(e, sources)| report(e, &sources))?;
-    let json = skiff_compose::compose_json(&loaded.model);
+    // The typed project, as `docker compose config` prints it (before `$` escaping): the form
+    // the driver converts and hashes, so hashes match what docker compose computes.
+    let json = loaded.project.to_json_value();
     let p = Project::new(
         &loaded.name,
         &loaded.working_dir,
@@ -315,7 +317,7 @@ pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> 
     req.consistency = false;
     let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
         .map_err(|(e, sources)| report(e, &sources))?;
-    let json = skiff_compose::compose_json(&loaded.model);
+    let json = loaded.project.to_json_value();
     let name = loaded.name.clone();
     runtime()?.block_on(async {
         let engine = connect().await?;
