@@ -22,6 +22,8 @@ pub struct ProjectContext<'a> {
     /// Top-level secrets and configs: key -> file on the host.
     pub secret_files: &'a BTreeMap<String, String>,
     pub config_files_by_key: &'a BTreeMap<String, String>,
+    /// Services' image IDs as the engine knows them (Compose's `com.docker.compose.image`).
+    pub image_ids: &'a BTreeMap<String, String>,
 }
 
 /// A field of a service the engine cannot carry out.
@@ -538,6 +540,11 @@ pub fn container_request(
         json!(ctx.config_files.join(",")),
     );
     labels_out.insert(labels::SKIFF_CONFIG.into(), json!(svc.to_string()));
+    if let Some(id) = ctx.image_ids.get(service) {
+        labels_out.insert(labels::IMAGE.into(), json!(id));
+    }
+    // Compose always writes this label, empty when the service depends on nothing.
+    labels_out.insert(labels::DEPENDS_ON.into(), json!(""));
     if let Some(deps) = s.get("depends_on").and_then(Value::as_object) {
         let text: Vec<String> = deps
             .iter()

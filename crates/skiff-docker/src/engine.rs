@@ -465,6 +465,7 @@ fn instance(c: &ContainerSummary) -> Option<Instance> {
         hash,
         config,
         state,
+        image_id: l.get(labels::IMAGE).cloned(),
     })
 }
 

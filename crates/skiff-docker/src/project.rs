@@ -30,6 +30,8 @@ pub struct Project {
     pub volumes: BTreeMap<String, String>,
     pub secret_files: BTreeMap<String, String>,
     pub config_files_by_key: BTreeMap<String, String>,
+    /// Services' image IDs, once [`Project::resolve_images`] asked the engine.
+    pub image_ids: BTreeMap<String, String>,
 }
 
 impl Project {
@@ -79,6 +81,7 @@ impl Project {
             volumes: names("volumes"),
             secret_files: files("secrets"),
             config_files_by_key: files("configs"),
+            image_ids: BTreeMap::new(),
             json,
         })
     }
@@ -92,7 +95,34 @@ impl Project {
             volumes: &self.volumes,
             secret_files: &self.secret_files,
             config_files_by_key: &self.config_files_by_key,
+            image_ids: &self.image_ids,
         }
+    }
+
+    /// Asks the engine for the ID of every service's image, so that containers record it and
+    /// the plan sees an image that moved under the same name. An image the engine does not
+    /// have yet is left out (creating the container will say so).
+    pub async fn resolve_images(&mut self, engine: &Engine) {
+        let wanted: Vec<(String, String)> = self
+            .services()
+            .into_iter()
+            .map(|(name, svc)| {
+                let image = svc.get("image").and_then(Value::as_str).map_or_else(
+                    || crate::convert::default_image(&self.name, name),
+                    str::to_owned,
+                );
+                (name.clone(), image)
+            })
+            .collect();
+        let lookups = wanted.iter().map(|(service, image)| async move {
+            let id = engine.docker.inspect_image(image).await.ok()?.id?;
+            Some((service.clone(), id))
+        });
+        self.image_ids = futures_util::future::join_all(lookups)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
     }
 
     /// The services, by name.
@@ -162,6 +192,7 @@ impl Project {
                             .collect()
                     })
                     .unwrap_or_default(),
+                image_id: self.image_ids.get(name).cloned(),
                 restart: match svc
                     .get("restart")
                     .and_then(Value::as_str)

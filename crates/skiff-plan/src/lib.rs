@@ -36,6 +36,9 @@ pub struct ServiceSpec {
     pub fixed_name: Option<String>,
     pub depends_on: Vec<Dependency>,
     pub restart: Restart,
+    /// The ID of the image the service runs, as the engine knows it now; `None` when unknown
+    /// (not built yet) or not an image (a process).
+    pub image_id: Option<String>,
 }
 
 /// When a stopped instance should be started again by `up`.
@@ -97,6 +100,8 @@ pub struct Instance {
     /// The configuration it was created with, when skiff created it.
     pub config: Option<serde_json::Value>,
     pub state: State,
+    /// The ID of the image it was created from, when recorded.
+    pub image_id: Option<String>,
 }
 
 /// Life state of an instance.
@@ -119,6 +124,8 @@ pub enum Reason {
     ConfigChanged { fields: Vec<String> },
     /// The configuration hash moved; the old configuration is unknown (created by another tool).
     HashChanged,
+    /// The image behind the same name moved (rebuilt, or loaded anew).
+    ImageChanged { from: String, to: String },
 }
 
 /// Why an instance is removed.
@@ -304,13 +311,25 @@ pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Resul
                     });
                     continue;
                 }
-                if inst.hash != spec.hash {
-                    let reason = match &inst.config {
+                let reason = if inst.hash == spec.hash {
+                    match (&inst.image_id, &spec.image_id) {
+                        (Some(from), Some(to)) if from != to => Some(Reason::ImageChanged {
+                            from: from.clone(),
+                            to: to.clone(),
+                        }),
+                        // An instance without a recorded image (made before skiff recorded
+                        // it) is not recreated for that alone.
+                        _ => None,
+                    }
+                } else {
+                    Some(match &inst.config {
                         Some(old) => Reason::ConfigChanged {
                             fields: changed_fields(old, &spec.config),
                         },
                         None => Reason::HashChanged,
-                    };
+                    })
+                };
+                if let Some(reason) = reason {
                     out.push(Planned {
                         wave: wave_no,
                         action: Action::Recreate {

@@ -20,6 +20,7 @@ fn service(name: &str, replicas: u32, hash: &str, deps: &[&str]) -> ServiceSpec 
             })
             .collect(),
         restart: Restart::No,
+        image_id: None,
     }
 }
 
@@ -32,6 +33,7 @@ fn instance(service: &str, number: u32, hash: &str, state: State) -> Instance {
         hash: hash.to_owned(),
         config: Some(json!({"image": hash})),
         state,
+        image_id: None,
     }
 }
 
@@ -69,6 +71,7 @@ fn execute(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed {
                     hash: spec.hash.clone(),
                     config: Some(spec.config.clone()),
                     state: State::Running,
+                    image_id: spec.image_id.clone(),
                 });
             }
             Action::Start { id, .. } => {
@@ -360,4 +363,37 @@ proptest! {
         let again = plan(&d, &after, &opts).expect("plan");
         prop_assert!(again.is_empty(), "second plan: {:?}", again);
     }
+}
+
+#[test]
+fn an_image_that_moved_under_the_same_name_recreates_with_that_reason() {
+    let mut web = service("web", 1, "h1", &[]);
+    web.image_id = Some("sha256:new".into());
+    let d = desired(vec![web]);
+    let mut running = instance("web", 1, "h1", State::Running);
+    running.image_id = Some("sha256:old".into());
+    let observed = Observed {
+        instances: vec![running.clone()],
+        networks: vec!["p_default".into()],
+        volumes: vec![],
+    };
+    let p = plan(&d, &observed, &PlanOptions::default()).expect("plan");
+    assert_eq!(p.actions.len(), 1);
+    assert!(matches!(
+        &p.actions[0].action,
+        Action::Recreate { reason: Reason::ImageChanged { from, to }, .. }
+            if from == "sha256:old" && to == "sha256:new"
+    ));
+    // An instance with no recorded image (made before skiff recorded it) is left alone.
+    running.image_id = None;
+    let observed = Observed {
+        instances: vec![running],
+        networks: vec!["p_default".into()],
+        volumes: vec![],
+    };
+    assert!(
+        plan(&d, &observed, &PlanOptions::default())
+            .expect("plan")
+            .is_empty()
+    );
 }

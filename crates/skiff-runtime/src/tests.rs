@@ -74,6 +74,7 @@ fn spec(name: &str, deps: &[(&str, Condition)]) -> ServiceSpec {
             })
             .collect(),
         restart: Restart::No,
+        image_id: None,
     }
 }
 

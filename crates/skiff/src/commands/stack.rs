@@ -86,6 +86,13 @@ fn describe(action: &Action) -> (String, String) {
                     format!("recreate ({} changed)", fields.join(", "))
                 }
                 Reason::HashChanged => "recreate (configuration changed)".into(),
+                Reason::ImageChanged { from, to } => {
+                    format!(
+                        "recreate (image moved: {} -> {})",
+                        short_id(from),
+                        short_id(to)
+                    )
+                }
             },
         ),
         Action::Start { name, .. } => (format!("container {name}"), "start (stopped)".into()),
@@ -97,6 +104,12 @@ fn describe(action: &Action) -> (String, String) {
             },
         ),
     }
+}
+
+/// `sha256:87bdc8186171…` -> `87bdc8186171`, as `docker images` shows IDs.
+fn short_id(id: &str) -> &str {
+    let hex = id.strip_prefix("sha256:").unwrap_or(id);
+    hex.get(..12).unwrap_or(hex)
 }
 
 fn print_plan(plan: &Plan, format: OutputFormat) -> miette::Result<()> {
@@ -132,9 +145,10 @@ fn print_plan(plan: &Plan, format: OutputFormat) -> miette::Result<()> {
 }
 
 pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
-    let p = load(project, &args.services)?;
+    let mut p = load(project, &args.services)?;
     runtime()?.block_on(async {
         let engine = connect().await?;
+        p.resolve_images(&engine).await;
         let observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
         let plan = skiff_plan::plan(
             &p.desired(),
@@ -223,6 +237,7 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
         let engine = connect().await?;
         let started = Instant::now();
         build_images(&engine, &p, &args.services, args.build).await?;
+        p.resolve_images(&engine).await;
         let mut observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
         let mut names = observed.networks.clone();
         names.sort();
