@@ -624,7 +624,8 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
                         .with_help("use `dotenv` (the default) or `raw`"));
                     }
                 };
-                parsed.map_err(|e| LoadError::at(ef.span, format!("failed to read {path}: {e}")))?;
+                parsed
+                    .map_err(|e| LoadError::at(ef.span, format!("failed to read {path}: {e}")))?;
             }
         }
         if m.contains_key("env_file") || m.contains_key("environment") {

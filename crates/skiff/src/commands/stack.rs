@@ -15,7 +15,7 @@ use miette::{IntoDiagnostic, miette};
 use skiff_docker::Engine;
 use skiff_docker::project::{DockerRuntime, Project};
 use skiff_plan::{Action, Plan, PlanOptions, Reason, Removal};
-use skiff_runtime::{Event, ExecOptions, execute};
+use skiff_runtime::{ExecOptions, execute};
 
 use crate::cli::{
     DownArgs, ExecArgs, LogsArgs, OutputFormat, PlanArgs, ProjectArgs, PsArgs, ServicesArgs, UpArgs,
@@ -168,51 +168,6 @@ pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> 
     })
 }
 
-/// Prints progress: one plain line per event (a terminal gets the same lines; they are short).
-fn progress(json: bool) -> impl Fn(Event) + Sync {
-    let start = Instant::now();
-    move |e: Event| {
-        let line = if json {
-            serde_json::to_string(&e).unwrap_or_default()
-        } else {
-            let t = start.elapsed().as_secs_f64();
-            match &e {
-                Event::Started { action } => {
-                    let (what, how) = describe(action);
-                    format!("[{t:6.2}s] {what}: {how} ...")
-                }
-                Event::Done { action, seconds } => {
-                    let (what, _) = describe(action);
-                    format!("[{t:6.2}s] {what}: done in {seconds:.2}s")
-                }
-                Event::Failed { action, error } => {
-                    let (what, _) = describe(action);
-                    format!("[{t:6.2}s] {what}: FAILED: {error}")
-                }
-                Event::Waiting {
-                    service,
-                    dependency,
-                    condition,
-                } => {
-                    format!(
-                        "[{t:6.2}s] service {service}: waiting for {dependency} ({})",
-                        serde_json::to_value(condition)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
-                            .unwrap_or_default()
-                    )
-                }
-                Event::Ready {
-                    service,
-                    dependency,
-                } => format!("[{t:6.2}s] service {service}: {dependency} is ready"),
-            }
-        };
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{line}");
-    }
-}
-
 pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
     let mut p = load(project, &args.services)?;
     for s in &args.scale {
@@ -257,7 +212,10 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
         } else {
             let runtime = DockerRuntime { engine: &engine, project: &p, stop_timeout: Duration::from_secs(10) };
             let opts = ExecOptions { dependency_timeout: Duration::from_secs(args.timeout), ..ExecOptions::default() };
-            if let Err(errors) = execute(&runtime, &desired, &plan, &opts, &progress(json)).await {
+            let shown = crate::progress::Progress::new(json, describe);
+            let result = execute(&runtime, &desired, &plan, &opts, &|e| shown.event(&e)).await;
+            shown.finish();
+            if let Err(errors) = result {
                 let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 return Err(miette!(
                     help = "run `skiff up` again to resume: it continues from what is running; `skiff logs SERVICE` shows why a container failed",
