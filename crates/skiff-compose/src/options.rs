@@ -334,8 +334,28 @@ fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
 fn bind(model: &Node, interpolated: bool) -> Result<skiff_model::compose::Project> {
     let json = crate::compose_json(model);
     match skiff_model::compose::project_from_value(json) {
-        Ok(p) => Ok(p),
+        Ok(p) => {
+            check_bound(&p)?;
+            Ok(p)
+        }
         Err(e) if interpolated => Err(LoadError::new(format!("invalid project: {e}"))),
         Err(_) => Ok(skiff_model::compose::Project::default()),
     }
+}
+
+/// Checks compose-go makes on the bound project. In a service's `networks`, a key starting
+/// with `x-` is an extension, not a network: compose-go sets it aside and then finds the
+/// service attached to a network it cannot know.
+fn check_bound(p: &skiff_model::compose::Project) -> Result<()> {
+    for (name, service) in &p.services {
+        if service.networks.contains_key("#extensions") {
+            return Err(LoadError::new(format!(
+                "service {name:?} refers to undefined network #extensions: invalid compose project"
+            ))
+            .with_help(
+                "names starting with `x-` are extensions in Compose, not networks: rename the network",
+            ));
+        }
+    }
+    Ok(())
 }

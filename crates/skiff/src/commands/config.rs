@@ -107,6 +107,7 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
         };
         match args.format {
             Format::Json => {
+                refuse_ssh_paths_in_json(&loaded.project)?;
                 serde_json::to_string_pretty(&out).map_err(|e| miette::miette!("{e}"))?
             }
             Format::Yaml => serde_saphyr::to_string(&out).map_err(|e| miette::miette!("{e}"))?,
@@ -122,4 +123,23 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
         write_stdout(&text)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// docker compose v2.40.3 cannot print a `build.ssh` key that has a path as JSON (its encoder
+/// writes `"id": path`, which is not JSON) and fails; skiff fails the same way, so a script
+/// sees the same outcome from either tool, and says what would work.
+fn refuse_ssh_paths_in_json(project: &skiff_model::compose::Project) -> miette::Result<()> {
+    for (name, service) in &project.services {
+        let Some(build) = &service.build else {
+            continue;
+        };
+        if let Some(key) = build.ssh.iter().find(|k| !k.path.is_empty()) {
+            return Err(miette::miette!(
+                help = "`--format yaml` prints it; docker compose v2.40.3 fails here too",
+                "services.{name}.build.ssh: the key {:?} has a path, which cannot be printed as JSON",
+                key.id
+            ));
+        }
+    }
+    Ok(())
 }
