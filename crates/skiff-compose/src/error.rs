@@ -9,6 +9,9 @@ pub struct LoadError {
     pub message: String,
     pub span: Option<Span>,
     pub help: Option<String>,
+    /// A required variable that had no value (`${VAR:?msg}`), so that the caller, who knows
+    /// which env files were read, can say where to define it.
+    pub missing_variable: Option<String>,
 }
 
 impl LoadError {
@@ -18,6 +21,7 @@ impl LoadError {
             message: message.into(),
             span: None,
             help: None,
+            missing_variable: None,
         }
     }
 
@@ -28,6 +32,7 @@ impl LoadError {
             message: message.into(),
             span: (!span.is_synthetic()).then_some(span),
             help: None,
+            missing_variable: None,
         }
     }
 

@@ -86,7 +86,14 @@ fn walk(node: &mut Node, path: &TreePath, lookup: Lookup<'_>) -> Result<()> {
                         format!("error while interpolating {path}: {e}")
                     }
                 };
-                LoadError::at(node.span, message)
+                let err = LoadError::at(node.span, message);
+                match e {
+                    TemplateError::Required { variable, .. } => LoadError {
+                        missing_variable: Some(variable),
+                        ..err
+                    },
+                    TemplateError::Invalid { .. } => err,
+                }
             })?;
             let value = match CASTS.iter().find(|(p, _)| path.matches(p)) {
                 Some((_, cast)) => cast_value(&substituted, *cast).map_err(|e| {

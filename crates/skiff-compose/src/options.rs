@@ -100,8 +100,31 @@ pub fn load(
     let mut sources = loader::Sources::default();
     match load_inner(req, files, &mut sources) {
         Ok(l) => Ok(l),
-        Err(e) => Err((e, sources)),
+        Err(e) => Err((where_to_define(e, req, files), sources)),
     }
+}
+
+/// For a required variable without a value: where it could be defined.
+fn where_to_define(e: LoadError, req: &Request, files: &dyn Files) -> LoadError {
+    let Some(variable) = e.missing_variable.clone() else {
+        return e;
+    };
+    if e.help.is_some() {
+        return e;
+    }
+    let wd = working_dir(req, &req.files);
+    let read = env_files_for(req, files, &wd);
+    let place = if read.is_empty() {
+        format!(
+            "in {} (the project's env file; it does not exist yet)",
+            paths::join(&wd, ".env")
+        )
+    } else {
+        format!("in {} (read, but it does not set it)", read.join(", "))
+    };
+    e.with_help(format!(
+        "set {variable} in the environment (`export {variable}=...`) or {place}"
+    ))
 }
 
 fn working_dir(req: &Request, config_paths: &[String]) -> String {

@@ -527,10 +527,24 @@ fn check_cycles(services: &Map) -> Result<()> {
         };
         for child in deps(services, &current) {
             if let Some(i) = path.iter().position(|p| *p == child) {
-                return Err(LoadError::new(format!(
+                // Point at the `depends_on` entry that closes the cycle.
+                let entry = services
+                    .get(current.as_str())
+                    .and_then(|s| s.get("depends_on"))
+                    .and_then(Node::as_map)
+                    .and_then(|m| m.get_key_value(child.as_str()))
+                    .map(|(k, _)| k.span);
+                let err = LoadError::new(format!(
                     "dependency cycle detected: {} -> {child}",
                     path[i..].join(" -> ")
-                )));
+                ))
+                .with_help(format!(
+                    "remove one of these depends_on entries; if {current} only needs {child} at run time, let it retry its connection instead"
+                ));
+                return Err(match entry {
+                    Some(span) => err.or_at(span),
+                    None => err,
+                });
             }
             if done.contains(&child) {
                 continue;

@@ -190,3 +190,34 @@ fn the_bundled_example_loads() {
     assert_eq!(v["name"], "shop");
     assert_eq!(v["services"]["worker"]["deploy"]["replicas"], 2);
 }
+
+#[test]
+fn a_missing_required_variable_says_where_to_define_it() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: ${IMAGE:?set IMAGE to the image to run}\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains("export IMAGE=..."), "{err}");
+    assert!(
+        err.contains(".env (the project's env file; it does not exist yet)"),
+        "{err}"
+    );
+    std::fs::write(dir.path().join(".env"), "OTHER=1\n").expect("write .env");
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(err.contains(".env (read, but it does not set it)"), "{err}");
+}
+
+#[test]
+fn a_dependency_cycle_points_at_the_entry_that_closes_it() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: nginx\n    depends_on: [db]\n  db:\n    image: pg\n    depends_on: [web]\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(
+        err.contains("dependency cycle detected: db -> web -> db"),
+        "{err}"
+    );
+    assert!(err.contains("compose.yaml:4:18"), "{err}");
+}
