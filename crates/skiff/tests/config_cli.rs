@@ -221,3 +221,60 @@ fn a_dependency_cycle_points_at_the_entry_that_closes_it() {
     );
     assert!(err.contains("compose.yaml:4:18"), "{err}");
 }
+
+/// `config --hash` gives the value docker compose itself computes (and writes into the
+/// `com.docker.compose.config-hash` label), service by service.
+#[test]
+fn config_hash_matches_the_reference_docker_compose() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference.sh");
+    let reference = std::process::Command::new("bash").arg(script).output();
+    let Some(reference) = reference
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but the reference docker compose could not be installed"
+        );
+        #[expect(clippy::print_stderr, reason = "a skipped test says why")]
+        {
+            eprintln!("skipping: the reference docker compose is not available");
+        }
+        return;
+    };
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let sorted = |out: Vec<u8>| {
+        let mut lines: Vec<String> = String::from_utf8_lossy(&out)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let ours = skiff(&example)
+        .args(["config", "--hash", "*"])
+        .output()
+        .expect("skiff runs");
+    assert!(
+        ours.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let theirs = std::process::Command::new(reference)
+        .args(["config", "--hash", "*"])
+        .current_dir(&example)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("HOME", "/root")
+        .output()
+        .expect("docker compose runs");
+    assert!(
+        theirs.status.success(),
+        "{}",
+        String::from_utf8_lossy(&theirs.stderr)
+    );
+    let ours = sorted(ours.stdout);
+    assert_eq!(ours.len(), 3, "{ours:?}");
+    assert_eq!(ours, sorted(theirs.stdout));
+}

@@ -62,7 +62,9 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
             .map(|m| m.keys().cloned().collect())
             .unwrap_or_default()
     };
-    let text = if args.services {
+    let text = if let Some(wanted) = &args.hash {
+        config_hashes(&project_json, wanted)?
+    } else if args.services {
         list("services").join("\n")
     } else if args.volumes {
         list("volumes").join("\n")
@@ -142,4 +144,36 @@ fn refuse_ssh_paths_in_json(project: &skiff_model::compose::Project) -> miette::
         }
     }
     Ok(())
+}
+
+/// `--hash SERVICES`: each service's configuration hash, the value docker compose writes in
+/// `com.docker.compose.config-hash` (so a script can tell whether a container is current).
+fn config_hashes(project: &serde_json::Value, wanted: &str) -> miette::Result<String> {
+    let services = project
+        .get("services")
+        .and_then(|v| v.as_object())
+        .cloned()
+        .unwrap_or_default();
+    let names: Vec<String> = if wanted.trim() == "*" {
+        services.keys().cloned().collect()
+    } else {
+        wanted.split(',').map(|n| n.trim().to_owned()).collect()
+    };
+    let mut lines = Vec::new();
+    for name in names {
+        let service = services.get(&name).ok_or_else(|| {
+            miette::miette!(
+                help = format!(
+                    "services in this project: {}",
+                    services.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                "no such service: {name}"
+            )
+        })?;
+        lines.push(format!(
+            "{name} {}",
+            skiff_docker::hash::service_hash(service)
+        ));
+    }
+    Ok(lines.join("\n"))
 }
