@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Benchmark: skiff against the reference docker-compose v2.40.3 on the same engine, same
 files, same run: cold `up -d --wait` of 10 and 50 services, `up -d` with nothing to do, and
-`down`. Prints median wall times and ratios (reference / skiff: above 1 means skiff is faster).
+`down`. Prints median wall times and ratios (reference / skiff: above 1 means skiff is faster), and
+the engine's own floor for a cold start: the same containers started with `docker run -d`,
+16 at a time, with no orchestration at all.
 
 Needs a Docker Engine and the local test images (scripts/build-test-images.sh).
 Usage: python3 bench/engine.py [--skiff target/release/skiff] [--runs 3] [--sizes 10,50]
@@ -46,6 +48,26 @@ def run_tool(name, base, n, runs, d):
     return statistics.median(cold), statistics.median(noop), statistics.median(down)
 
 
+def engine_floor(n, runs):
+    """Seconds for the engine alone to create and start n containers, 16 at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i):
+        subprocess.run(["docker", "run", "-d", "--network", "bench-floor", "--name", f"bench-floor-{i}",
+                        "-e", f"INDEX={i}", "skiff-test/app:1"], check=True, stdout=subprocess.DEVNULL)
+
+    times = []
+    for _ in range(runs):
+        subprocess.run(["docker", "network", "create", "bench-floor"], stdout=subprocess.DEVNULL, check=True)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(one, range(n)))
+        times.append(time.perf_counter() - start)
+        subprocess.run(["docker", "rm", "-f"] + [f"bench-floor-{i}" for i in range(n)], stdout=subprocess.DEVNULL)
+        subprocess.run(["docker", "network", "rm", "bench-floor"], stdout=subprocess.DEVNULL)
+    return statistics.median(times)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--skiff", default=os.path.join(HERE, "..", "target", "release", "skiff"))
@@ -64,6 +86,8 @@ def main():
             r = run_tool("compose", [ref], n, o.runs, d)
             for step, a, b in zip(["cold up", "no-op up", "down"], s, r):
                 print(f"{n:>8} {step:>10} {a * 1000:>9.0f} {b * 1000:>10.0f} {b / a:>6.1f}x")
+            floor = engine_floor(n, o.runs)
+            print(f"{n:>8} {'floor':>10} {floor * 1000:>9.0f} {'':>10} (engine alone: docker run -d, 16 at a time)")
 
 
 if __name__ == "__main__":
