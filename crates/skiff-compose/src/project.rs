@@ -170,6 +170,15 @@ fn names(dict: &Node, key: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether a service says `x-skiff: {runtime: process}`: a host process needs no image.
+fn runs_as_process(service: &Node) -> bool {
+    service
+        .get("x-skiff")
+        .and_then(|x| x.get("runtime"))
+        .and_then(Node::as_str)
+        == Some("process")
+}
+
 #[expect(
     clippy::too_many_lines,
     reason = "one check after another, in Compose's order"
@@ -187,7 +196,11 @@ fn check_consistency(dict: &Node, disabled: &Map) -> Result<()> {
         let name = &key.name;
         let at = |n: &Node, msg: String| LoadError::at(n.span, msg);
         let build = s.get("build");
-        if build.is_none() && s.get("image").is_none() && s.get("provider").is_none() {
+        if build.is_none()
+            && s.get("image").is_none()
+            && s.get("provider").is_none()
+            && !runs_as_process(s)
+        {
             return Err(LoadError::at(
                 key.span,
                 format!("service {name:?} has neither an image nor a build context specified: invalid compose project"),

@@ -32,6 +32,38 @@ pub(crate) fn suffixed(base: &str, suffix: &str) -> String {
     format!("{}-{suffix}", truncate_label(base, room))
 }
 
+/// Longest name of a StatefulSet (its pods are labelled `controller-revision-hash:
+/// <name>-<hash>`, a label value of at most 63 characters) and of a CronJob (the API server
+/// refuses more, to name its Jobs `<name>-<time>`). Services' names are kept within it, since
+/// all of a service's objects share its name.
+pub(crate) const WORKLOAD_NAME_MAX: usize = 52;
+
+/// The name of a service's objects: a DNS-1035 label (a Service's name must start with a
+/// letter, so `1api` becomes `svc-1api`) of at most [`WORKLOAD_NAME_MAX`] characters.
+pub(crate) fn service_name(name: &str) -> String {
+    let label = dns_label(name);
+    let label = if label.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("svc-{label}")
+    } else {
+        label
+    };
+    truncate_label(&label, WORKLOAD_NAME_MAX)
+}
+
+/// The longest name an object of a kind may have.
+pub(crate) fn max_name_len(kind: &str) -> usize {
+    match kind {
+        "CronJob" | "StatefulSet" => WORKLOAD_NAME_MAX,
+        _ => 63,
+    }
+}
+
+/// [`suffixed`], within `max` characters.
+pub(crate) fn suffixed_within(base: &str, suffix: &str, max: usize) -> String {
+    let room = max.saturating_sub(suffix.len() + 1);
+    format!("{}-{suffix}", truncate_label(base, room))
+}
+
 /// Whether a string is a valid ConfigMap or Secret key (`[-._a-zA-Z0-9]+`, at most 253).
 pub(crate) fn is_data_key(key: &str) -> bool {
     !key.is_empty()
@@ -139,6 +171,23 @@ mod tests {
             assert_eq!(dns_label(input), want, "{input}");
         }
         assert_eq!(suffixed(&"b".repeat(63), "env").len(), 63);
+    }
+
+    /// Regression: a Service named `1api` and a StatefulSet named with 63 characters pass the
+    /// schema check, but the API server refuses the first and cannot label the second's pods.
+    #[test]
+    fn service_names_start_with_a_letter_and_leave_room_for_pod_labels() {
+        for (input, want) in [
+            ("api", "api".to_owned()),
+            ("1api", "svc-1api".to_owned()),
+            ("2_FA", "svc-2-fa".to_owned()),
+            (&"a".repeat(70), "a".repeat(52)),
+        ] {
+            assert_eq!(service_name(input), want, "{input}");
+        }
+        assert_eq!(suffixed_within(&"b".repeat(52), "2", 52).len(), 52);
+        assert_eq!(max_name_len("CronJob"), 52);
+        assert_eq!(max_name_len("Deployment"), 63);
     }
 
     #[test]

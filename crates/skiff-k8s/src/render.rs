@@ -209,7 +209,14 @@ fn kustomize(base: &Export, environments: &[Export]) -> Result<Vec<OutputFile>, 
             });
             resources.insert(0, "namespace.yaml".to_owned());
         }
-        let env_objects = by_key(env);
+        // The overlay of the stack as declared (no environments) patches nothing: skip
+        // converting and comparing every object with itself.
+        let unpatched = std::ptr::eq(env, base);
+        let env_objects = if unpatched {
+            BTreeMap::new()
+        } else {
+            by_key(env)
+        };
         for (key, (object, value)) in &env_objects {
             match base_objects.get(key) {
                 None => {
@@ -238,7 +245,7 @@ fn kustomize(base: &Export, environments: &[Export]) -> Result<Vec<OutputFile>, 
             }
         }
         for (key, (object, value)) in &base_objects {
-            if env_objects.contains_key(key) {
+            if unpatched || env_objects.contains_key(key) {
                 continue;
             }
             let name = format!("delete-{}", file_name(object));

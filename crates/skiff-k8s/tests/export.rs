@@ -405,3 +405,66 @@ fn shop_example() {
     insta::assert_snapshot!("shop_manifests", single_file(&export));
     insta::assert_snapshot!("shop_report", portable(&export.report.to_string()));
 }
+
+/// Regression: names Compose accepts that the schemas accept too, but the API server refuses
+/// (a Service named `1api`) or cannot use (a StatefulSet whose pods' `controller-revision-hash`
+/// label would pass 63 characters, a CronJob name past 52).
+#[test]
+fn names_the_api_server_accepts() {
+    let loaded = load("names");
+    let export = exported(&loaded, None);
+    let dns1035 = |s: &str| {
+        s.len() <= 63
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && !s.ends_with('-')
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let mut services = Vec::new();
+    for object in &export.objects {
+        let name = object.name();
+        match object.kind() {
+            "Service" => {
+                assert!(dns1035(name), "Service {name}");
+                services.push(name);
+            }
+            "StatefulSet" | "CronJob" => {
+                assert!(name.len() <= 52, "{} {name}", object.kind());
+            }
+            _ => assert!(name.len() <= 63, "{} {name}", object.kind()),
+        }
+    }
+    assert_eq!(
+        services,
+        [
+            "a-very-long-service-name-that-goes-on-and-on-and-on",
+            "api-internal",
+            "svc-1api",
+            "svc-2nd-api",
+            "upper"
+        ]
+    );
+    find(&export, "Deployment", "svc-1api");
+    find(
+        &export,
+        "StatefulSet",
+        "a-very-long-service-name-that-goes-on-and-on-and-on",
+    );
+    // every renamed service and alias is reported with the name to use instead
+    for (path, new_name) in [
+        ("services.1api", "svc-1api"),
+        ("services.UPPER", "upper"),
+        ("services.1api.networks", "svc-2nd-api"),
+        ("services.1api.networks", "api-internal"),
+    ] {
+        assert!(
+            export
+                .report
+                .notes
+                .iter()
+                .any(|n| n.path == path && n.message.contains(new_name)),
+            "no note at {path} naming {new_name}:\n{}",
+            export.report
+        );
+    }
+}

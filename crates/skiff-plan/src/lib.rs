@@ -10,7 +10,7 @@ pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use diff::changed_fields;
 
@@ -63,7 +63,7 @@ pub struct Dependency {
 }
 
 /// What "ready" means for a dependency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {
     ServiceStarted,
@@ -117,7 +117,7 @@ pub enum State {
 }
 
 /// Why an instance is recreated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Reason {
     /// These fields changed (paths such as `environment.LOG_LEVEL`).
@@ -129,7 +129,7 @@ pub enum Reason {
 }
 
 /// Why an instance is removed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Removal {
     /// Its service is no longer in the files.
@@ -139,7 +139,7 @@ pub enum Removal {
 }
 
 /// One thing to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "action")]
 pub enum Action {
     CreateNetwork {

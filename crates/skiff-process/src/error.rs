@@ -75,4 +75,6 @@ pub enum ProcessError {
     },
     #[error("supervise {instance}: the supervisor task ended abnormally")]
     SupervisorLost { instance: String },
+    #[error("start a new session: {source}")]
+    Session { source: nix::errno::Errno },
 }

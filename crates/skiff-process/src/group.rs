@@ -8,7 +8,7 @@ use nix::unistd::{Pid, getpgrp};
 use tokio::time::Instant;
 
 use crate::ProcessError;
-use crate::procfs::group_members;
+use crate::procfs::{escaped_descendants, group_members, is_same_process};
 
 /// How often a group is checked while waiting for it to empty.
 const POLL: Duration = Duration::from_millis(20);
@@ -72,7 +72,8 @@ pub(crate) async fn wait_empty(pgid: i32, deadline: Instant) -> bool {
 }
 
 /// Sends `signal` to the group, waits up to `grace` for it to empty, then SIGKILLs it and
-/// waits for the kernel to remove it.
+/// waits for the kernel to remove it. Descendants that had left the group (`setsid`) when
+/// the stop began are given the same grace period to exit with it, then SIGKILLed too.
 pub(crate) async fn stop_group(
     instance: &str,
     pgid: i32,
@@ -82,16 +83,50 @@ pub(crate) async fn stop_group(
     if group_members(pgid).is_empty() {
         return Ok(Stopped::AlreadyGone);
     }
+    let escaped = escaped_descendants(pgid);
     if !signal_group(instance, pgid, signal)? {
         return Ok(Stopped::AlreadyGone);
     }
     // SIGCONT too: a stopped (SIGSTOP, ^Z) process would not act on the signal until resumed.
     let _ = signal_group(instance, pgid, Signal::SIGCONT)?;
-    if wait_empty(pgid, Instant::now() + grace).await {
-        return Ok(Stopped::Exited);
+    let deadline = Instant::now() + grace;
+    let stopped = if wait_empty(pgid, deadline).await {
+        Stopped::Exited
+    } else {
+        kill_group(instance, pgid).await?;
+        Stopped::Killed
+    };
+    kill_escaped(&escaped, deadline).await;
+    Ok(stopped)
+}
+
+/// Waits until the deadline for escaped descendants to exit, then SIGKILLs the survivors
+/// (each checked by start time, so a reused pid is left alone).
+async fn kill_escaped(escaped: &[(i32, u64)], deadline: Instant) {
+    let alive = || -> Vec<(i32, u64)> {
+        escaped
+            .iter()
+            .copied()
+            .filter(|(pid, start)| is_same_process(*pid, *start))
+            .collect()
+    };
+    loop {
+        let left = alive();
+        if left.is_empty() {
+            return;
+        }
+        if Instant::now() >= deadline {
+            for (pid, _) in left {
+                let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            break;
+        }
+        tokio::time::sleep(POLL).await;
     }
-    kill_group(instance, pgid).await?;
-    Ok(Stopped::Killed)
+    let until = Instant::now() + KILL_WAIT;
+    while !alive().is_empty() && Instant::now() < until {
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// SIGKILLs the group and waits for its processes to disappear.

@@ -133,6 +133,17 @@ pub fn read_logs(path: &Path, query: &LogQuery) -> Result<Vec<LogLine>, ProcessE
     Ok(query.select(lines).into())
 }
 
+/// Deletes a log file and its rotated predecessors; missing files are fine.
+///
+/// # Errors
+/// The file system refused.
+pub fn remove_logs(path: &Path) -> Result<(), ProcessError> {
+    for file in rotated(path).into_iter().chain([path.to_path_buf()]) {
+        remove_if_present(&file).map_err(|source| ProcessError::ReadLog { path: file, source })?;
+    }
+    Ok(())
+}
+
 /// Follows a log file: first the lines a [`LogQuery`] selects, then each new line as it is
 /// written, across rotations. A rotation while opening may repeat or skip a file's lines;
 /// more than one rotation between two polls (100 ms) skips the files in between.

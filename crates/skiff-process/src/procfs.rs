@@ -7,6 +7,7 @@ use std::io;
 pub(crate) struct Stat {
     /// `R`, `S`, `D`, `Z` (zombie), `X` (dead), ...
     pub state: char,
+    pub ppid: i32,
     pub pgrp: i32,
     /// Clock ticks since boot when the process was forked: with the pid, it names one
     /// process for the life of the machine (a reused pid gets another start time).
@@ -46,10 +47,12 @@ pub(crate) fn parse_stat(text: &str) -> Option<Stat> {
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
     // fields[0] is field 3 (state); field n is fields[n - 3].
     let state = fields.first()?.chars().next()?;
+    let ppid = fields.get(1)?.parse().ok()?;
     let pgrp = fields.get(2)?.parse().ok()?;
     let start_time = fields.get(19)?.parse().ok()?;
     Some(Stat {
         state,
+        ppid,
         pgrp,
         start_time,
     })
@@ -83,6 +86,44 @@ pub(crate) fn group_members(pgid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Live descendants of the members of group `pgid` that left the group (`setsid`, as
+/// PostgreSQL's server processes do), with their start times: the group's signals do not
+/// reach them, so stopping the group looks after them by pid.
+pub(crate) fn escaped_descendants(pgid: i32) -> Vec<(i32, u64)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let all: Vec<(i32, Stat)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| Some((pid, stat(pid).ok()??)))
+        .filter(|(_, s)| s.is_live())
+        .collect();
+    let mut children: std::collections::HashMap<i32, Vec<(i32, Stat)>> =
+        std::collections::HashMap::new();
+    for (pid, s) in &all {
+        children.entry(s.ppid).or_default().push((*pid, *s));
+    }
+    let mut todo: Vec<i32> = all
+        .iter()
+        .filter(|(_, s)| s.pgrp == pgid)
+        .map(|(pid, _)| *pid)
+        .collect();
+    let mut out = Vec::new();
+    while let Some(parent) = todo.pop() {
+        for (pid, s) in children.get(&parent).into_iter().flatten() {
+            if s.pgrp != pgid {
+                out.push((*pid, s.start_time));
+            }
+            // Members are roots already; descend only through the escaped.
+            if s.pgrp != pgid {
+                todo.push(*pid);
+            }
+        }
+    }
+    out
+}
+
 /// The pid and start time of this process, for records naming their supervisor.
 pub(crate) fn this_process() -> io::Result<(i32, u64)> {
     let pid = i32::try_from(std::process::id())
@@ -104,6 +145,7 @@ mod tests {
             parse_stat(text),
             Some(Stat {
                 state: 'S',
+                ppid: 1,
                 pgrp: 4242,
                 start_time: 987_654,
             })

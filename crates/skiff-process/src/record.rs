@@ -7,6 +7,12 @@
 //!
 //! Records hold no environment values: the argv, the working directory, the config hash.
 //!
+//! Stopping across processes: [`stop_instance`] asks the instance's supervisor, wherever it
+//! runs, to stop it, through a marker file beside the record (`<service>-<number>.stop`). The
+//! supervisor polls for it, stops the group itself and writes the final record, so it never
+//! restarts what another skiff process is stopping. Only an instance whose supervisor is gone
+//! is stopped directly, by its recorded group.
+//!
 //! Concurrency: the functions here are safe against each other's crashes, not against two
 //! skiff processes managing the same project at once; callers serialise those (a lock file).
 
@@ -16,9 +22,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde::{Deserialize, Serialize};
 
 use crate::group::{kill_group, stop_group};
+use crate::health::Health;
 use crate::procfs::{self, group_members};
 use crate::spawn::{Exit, Process};
 use crate::spec::{InstanceId, Logs, ProcessSpec, check_file_name};
+use crate::supervisor::AfterStop;
 use crate::{ProcessError, Signal, parse_signal};
 
 /// The format version written; records of other versions are skipped when read.
@@ -56,6 +64,13 @@ pub struct Record {
     /// Restarts so far by its supervisor.
     pub restarts: u32,
     pub status: RecordStatus,
+    /// The last health its supervisor saw (`None`: no healthcheck, or not running).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// The configuration it was started with, as the planner compares it (environment values
+    /// replaced by digests), so that a plan can say which fields changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
 }
 
 /// A process identified for the life of the machine.
@@ -131,6 +146,8 @@ impl Record {
             supervisor: ProcessIdentity::this(),
             restarts: 0,
             status: RecordStatus::Running,
+            health: None,
+            config: None,
         })
     }
 
@@ -293,7 +310,24 @@ pub fn remove(state_dir: &Path, id: &InstanceId) -> Result<(), ProcessError> {
 /// # Errors
 /// The project's directory exists but cannot be listed.
 pub fn list(state_dir: &Path, project: &str) -> Result<Vec<Record>, ProcessError> {
+    list_matching(state_dir, project, None)
+}
+
+fn list_matching(
+    state_dir: &Path,
+    project: &str,
+    service: Option<&str>,
+) -> Result<Vec<Record>, ProcessError> {
     check_file_name("project", project)?;
+    // `<service>-<number>.json`: the service's prefix, then only digits.
+    let of_service = |name: &str| {
+        service.is_none_or(|s| {
+            name.strip_prefix(s)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .and_then(|rest| rest.strip_suffix(".json"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+    };
     let dir = state_dir.join(project);
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
@@ -313,7 +347,7 @@ pub fn list(state_dir: &Path, project: &str) -> Result<Vec<Record>, ProcessError
             p.extension().is_some_and(|e| e == "json")
                 && p.file_name()
                     .and_then(|n| n.to_str())
-                    .is_some_and(|n| !n.starts_with('.'))
+                    .is_some_and(|n| !n.starts_with('.') && of_service(n))
         })
         .collect();
     files.sort();
@@ -322,6 +356,7 @@ pub fn list(state_dir: &Path, project: &str) -> Result<Vec<Record>, ProcessError
         .filter_map(|p| std::fs::read(p).ok())
         .filter_map(|bytes| serde_json::from_slice::<Record>(&bytes).ok())
         .filter(|r| r.version == VERSION && r.project == project)
+        .filter(|r| service.is_none_or(|s| r.service == s))
         .collect())
 }
 
@@ -334,7 +369,27 @@ pub fn list(state_dir: &Path, project: &str) -> Result<Vec<Record>, ProcessError
 /// # Errors
 /// The project's directory exists but cannot be listed.
 pub fn observe(state_dir: &Path, project: &str) -> Result<Vec<Observation>, ProcessError> {
-    Ok(list(state_dir, project)?
+    Ok(observations(list(state_dir, project)?))
+}
+
+/// [`observe`] for the instances of one service.
+///
+/// # Errors
+/// The project's directory exists but cannot be listed.
+pub fn observe_service(
+    state_dir: &Path,
+    project: &str,
+    service: &str,
+) -> Result<Vec<Observation>, ProcessError> {
+    Ok(observations(list_matching(
+        state_dir,
+        project,
+        Some(service),
+    )?))
+}
+
+fn observations(records: Vec<Record>) -> Vec<Observation> {
+    records
         .into_iter()
         .filter_map(|record| {
             let supervised = record.is_supervised();
@@ -353,7 +408,7 @@ pub fn observe(state_dir: &Path, project: &str) -> Result<Vec<Observation>, Proc
                 supervised,
             })
         })
-        .collect())
+        .collect()
 }
 
 /// Cleans up after a skiff process that died: deletes the records that say running when
@@ -398,4 +453,145 @@ pub async fn stop_recorded(state_dir: &Path, record: &Record) -> Result<(), Proc
         kill_group(&instance, record.pgid).await?;
     }
     remove(state_dir, &record.id())
+}
+
+/// How often [`stop_instance`] looks at the record while a supervisor stops the instance.
+const STOP_POLL: std::time::Duration = std::time::Duration::from_millis(25);
+/// How long past the grace period [`stop_instance`] waits for a supervisor before it stops
+/// the recorded group itself.
+const STOP_SLACK: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The stop marker of an instance: its presence asks the instance's supervisor to stop it.
+#[must_use]
+pub fn stop_marker(state_dir: &Path, id: &InstanceId) -> PathBuf {
+    state_dir
+        .join(&id.project)
+        .join(format!("{}-{}.stop", id.service, id.number))
+}
+
+/// Whether someone asked the supervisor of an instance to stop it.
+#[must_use]
+pub fn stop_requested(state_dir: &Path, id: &InstanceId) -> bool {
+    stop_marker(state_dir, id).exists()
+}
+
+/// Withdraws a stop request (once the instance stopped, or before starting it anew).
+///
+/// # Errors
+/// The file system refused.
+pub fn clear_stop(state_dir: &Path, id: &InstanceId) -> Result<(), ProcessError> {
+    let file = stop_marker(state_dir, id);
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ProcessError::Record {
+            action: "remove stop marker",
+            path: file,
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn request_stop(state_dir: &Path, id: &InstanceId) -> Result<(), ProcessError> {
+    let file = stop_marker(state_dir, id);
+    std::fs::write(&file, b"").map_err(|source| ProcessError::Record {
+        action: "write stop marker",
+        path: file,
+        source,
+    })
+}
+
+/// Stops a recorded instance, whoever supervises it, and returns its last exit when known.
+///
+/// When a live skiff process supervises it, that supervisor is asked (a stop marker) and does
+/// the stopping, so that it does not restart the instance; if it has not finished within the
+/// recorded grace period and a few seconds, or dies meanwhile, the recorded group is stopped
+/// here. An instance without a live supervisor is stopped here, by its recorded group, as
+/// [`stop_recorded`] does. Then the record is kept saying exited, or deleted, per `after`.
+///
+/// # Errors
+/// The group could not be stopped, or the record not written or deleted.
+pub async fn stop_instance(
+    state_dir: &Path,
+    record: &Record,
+    after: AfterStop,
+) -> Result<Option<Exit>, ProcessError> {
+    let id = record.id();
+    let mut last = record.clone();
+    let exit;
+    if record.is_supervised() {
+        request_stop(state_dir, &id)?;
+        let deadline = tokio::time::Instant::now() + record.stop_grace_period() + STOP_SLACK;
+        loop {
+            let Some(now) = read(state_dir, &id)? else {
+                // Deleted by its supervisor's owner: nothing runs any more.
+                clear_stop(state_dir, &id)?;
+                return Ok(None);
+            };
+            last = now;
+            if let RecordStatus::Exited { exit: e } = last.status
+                && !last.is_alive()
+            {
+                exit = Some(e);
+                break;
+            }
+            if !last.is_supervised() || tokio::time::Instant::now() >= deadline {
+                exit = Some(stop_unsupervised(&last).await?);
+                break;
+            }
+            tokio::time::sleep(STOP_POLL).await;
+        }
+    } else {
+        exit = match record.status {
+            RecordStatus::Exited { exit } if !record.is_alive() => Some(exit),
+            _ => Some(stop_unsupervised(record).await?),
+        };
+    }
+    clear_stop(state_dir, &id)?;
+    match after {
+        AfterStop::RemoveRecord => remove(state_dir, &id)?,
+        AfterStop::KeepRecord => {
+            if let Some(e) = exit
+                && last.status != (RecordStatus::Exited { exit: e })
+            {
+                let record = Record {
+                    status: RecordStatus::Exited { exit: e },
+                    health: None,
+                    ..last
+                };
+                write(state_dir, &record)?;
+            }
+        }
+    }
+    Ok(exit)
+}
+
+/// Stops what a record names without its supervisor: the group if the process lives, its
+/// leftovers otherwise.
+async fn stop_unsupervised(record: &Record) -> Result<Exit, ProcessError> {
+    let instance = record.id().to_string();
+    if record.is_alive() {
+        stop_group(
+            &instance,
+            record.pgid,
+            record.stop_signal(),
+            record.stop_grace_period(),
+        )
+        .await?;
+    } else if record.has_leftovers() {
+        kill_group(&instance, record.pgid).await?;
+    }
+    Ok(match record.status {
+        RecordStatus::Exited { exit } => exit,
+        RecordStatus::Restarting { last_exit } => last_exit,
+        RecordStatus::Running => Exit::Unknown,
+    })
+}
+
+/// Deletes a record and its stop marker (after its instance stopped).
+///
+/// # Errors
+/// The file system refused.
+pub fn forget(state_dir: &Path, id: &InstanceId) -> Result<(), ProcessError> {
+    clear_stop(state_dir, id)?;
+    remove(state_dir, id)
 }

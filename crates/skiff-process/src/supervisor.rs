@@ -27,6 +27,8 @@ use crate::{ProcessError, Signal};
 
 /// How often an adopted process (not skiff's child, so no exit notification) is checked.
 const ADOPTED_POLL: Duration = Duration::from_millis(200);
+/// How often a supervisor looks for a stop marker ([`crate::record::stop_instance`]).
+const STOP_MARKER_POLL: Duration = Duration::from_millis(100);
 
 /// Compose's `restart`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -107,6 +109,9 @@ pub struct SupervisorConfig {
     pub backoff: BackoffConfig,
     /// Where records live (`<state_dir>/<project>/...`).
     pub state_dir: PathBuf,
+    /// The configuration to keep in the record for later comparison (never environment
+    /// values: the caller replaces them by digests).
+    pub recorded_config: Option<serde_json::Value>,
 }
 
 /// An event of one instance.
@@ -234,15 +239,19 @@ impl Supervisor {
         config: SupervisorConfig,
         reports: mpsc::UnboundedSender<Report>,
     ) -> Result<Supervisor, ProcessError> {
+        // A stop asked of an earlier run of this instance is void for this one.
+        record::clear_stop(&config.state_dir, &config.id)?;
         let mut process = Process::spawn(&config.id, &config.spec)?;
         let recorded = async {
-            let record = Record::running(
+            let mut record = Record::running(
                 &config.id,
                 &config.name,
                 &config.config_hash,
                 &config.spec,
                 &process,
             )?;
+            record.config.clone_from(&config.recorded_config);
+            record.health = config.healthcheck.as_ref().map(|_| Health::Starting);
             save(&config.state_dir, record.clone()).await?;
             Ok::<Record, ProcessError>(record)
         }
@@ -508,6 +517,10 @@ impl Run {
             };
             // Restart attempts until one spawns (or supervision ends).
             loop {
+                if self.stop_requested() {
+                    self.finish(Some(exit), Ending::Stopped).await;
+                    return Some(exit);
+                }
                 if ran_for >= self.config.backoff.reset_after {
                     self.backoff.reset();
                 }
@@ -523,6 +536,7 @@ impl Run {
                 }
                 let after = self.backoff.next().unwrap_or_default();
                 self.record.status = RecordStatus::Restarting { last_exit: exit };
+                self.record.health = None;
                 self.save().await;
                 self.set_state(RunState::Restarting {
                     last_exit: exit,
@@ -532,15 +546,29 @@ impl Run {
                     after,
                     attempt: self.restarts + 1,
                 });
-                tokio::select! {
-                    () = tokio::time::sleep(after) => {}
-                    command = self.commands.recv() => {
-                        self.finish(Some(exit), Ending::Stopped).await;
-                        if let Some(Command::Stop { reply }) = command {
-                            let _ = reply.send(Ok(Some(exit)));
+                let wake = tokio::time::Instant::now() + after;
+                let mut marker = tokio::time::interval(STOP_MARKER_POLL);
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep_until(wake) => break,
+                        command = self.commands.recv() => {
+                            self.finish(Some(exit), Ending::Stopped).await;
+                            if let Some(Command::Stop { reply }) = command {
+                                let _ = reply.send(Ok(Some(exit)));
+                            }
+                            return Some(exit);
                         }
-                        return Some(exit);
+                        _ = marker.tick() => {
+                            if self.stop_requested() {
+                                self.finish(Some(exit), Ending::Stopped).await;
+                                return Some(exit);
+                            }
+                        }
                     }
+                }
+                if self.stop_requested() {
+                    self.finish(Some(exit), Ending::Stopped).await;
+                    return Some(exit);
                 }
                 self.restarts += 1;
                 match Process::spawn(&self.config.id, &self.config.spec) {
@@ -574,6 +602,8 @@ impl Run {
             )))
         });
         let monitored = _monitor.is_some();
+        let mut marker = tokio::time::interval(STOP_MARKER_POLL);
+        marker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 result = running.wait() => {
@@ -588,6 +618,8 @@ impl Run {
                 }
                 Some(update) = updates.recv(), if monitored => {
                     self.status.send_modify(|s| s.health = Some(update.health));
+                    self.record.health = Some(update.health);
+                    self.save().await;
                     self.report(Event::HealthChanged {
                         health: update.health,
                         output: update.output,
@@ -595,6 +627,11 @@ impl Run {
                 }
                 command = self.commands.recv() => {
                     return Outcome::Stop(command.map(|Command::Stop { reply }| reply));
+                }
+                _ = marker.tick() => {
+                    if self.stop_requested() {
+                        return Outcome::Stop(None);
+                    }
                 }
             }
         }
@@ -649,7 +686,12 @@ impl Run {
                 &self.config.spec,
                 process,
             ) {
-                Ok(record) => self.record = record,
+                Ok(record) => {
+                    self.record = Record {
+                        config: self.record.config.take(),
+                        ..record
+                    };
+                }
                 Err(e) => self.report(Event::Error {
                     error: e.to_string(),
                 }),
@@ -657,6 +699,7 @@ impl Run {
         }
         self.record.restarts = self.restarts;
         self.record.status = RecordStatus::Running;
+        self.record.health = self.config.healthcheck.as_ref().map(|_| Health::Starting);
         self.save().await;
         self.status.send_modify(|s| {
             s.state = RunState::Running { pid };
@@ -672,10 +715,15 @@ impl Run {
     async fn finish(&mut self, exit: Option<Exit>, ending: Ending) {
         if let Some(exit) = exit {
             self.record.status = RecordStatus::Exited { exit };
+            self.record.health = None;
             self.save().await;
         }
         self.set_state(RunState::Finished { exit, ending });
         self.report(Event::Finished { exit, ending });
+    }
+
+    fn stop_requested(&self) -> bool {
+        record::stop_requested(&self.config.state_dir, &self.config.id)
     }
 
     async fn save(&mut self) {

@@ -211,3 +211,36 @@ async fn each_process_leads_its_own_group() {
     assert!(alive(b.pid()));
     b.stop().await.unwrap();
 }
+
+/// A descendant that left the group (`setsid`, as PostgreSQL's server processes do) gets the
+/// grace period to exit with its parent, then SIGKILL: it does not outlive the stop.
+#[tokio::test]
+async fn stop_also_ends_descendants_that_left_the_group() {
+    let sandbox = Sandbox::new();
+    let mut spec = sandbox.sh(
+        "db",
+        r#"
+        setsid sh -c 'trap "" TERM; echo $$ > escaped.pid; exec sleep 300' &
+        exec sleep 300
+        "#,
+    );
+    spec.stop_grace_period = Duration::from_millis(300);
+    let mut process = Process::spawn(&id("db"), &spec).unwrap();
+    sandbox.reap(process.pid());
+    let escaped = sandbox.wait_pid("escaped.pid").await;
+    assert!(alive(escaped));
+    let group = |pid: i32| {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        text[text.rfind(')').unwrap() + 1..]
+            .split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse::<i32>()
+            .unwrap()
+    };
+    assert_ne!(group(escaped), process.pid(), "setsid left the group");
+
+    process.stop().await.unwrap();
+    assert!(!alive(escaped), "the escaped descendant {escaped} survived");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(escaped), Signal::SIGKILL);
+}

@@ -328,3 +328,78 @@ async fn dropping_the_handle_stops_the_instance() {
         .await;
     assert!(!alive(pid));
 }
+
+/// `stop_instance` from "another skiff process" (the record names this test as supervisor):
+/// the supervisor itself stops the instance and does not restart it, whatever its policy.
+#[tokio::test]
+async fn a_stop_marker_stops_a_supervised_instance_without_a_restart() {
+    let sandbox = Sandbox::new();
+    let mut config = sandbox.supervisor("web", "echo $$ > pid; exec sleep 100");
+    config.restart = RestartPolicy::Always;
+    let (tx, mut reports) = Reports::new();
+    let supervisor = Supervisor::start(config, tx).await.unwrap();
+    let pid = sandbox.wait_pid("pid").await;
+    sandbox.reap(pid);
+    let record = observe(&sandbox.state_dir(), PROJECT)
+        .unwrap()
+        .remove(0)
+        .record;
+    assert!(record.is_supervised());
+
+    let exit = skiff_process::stop_instance(&sandbox.state_dir(), &record, AfterStop::KeepRecord)
+        .await
+        .unwrap();
+    assert_eq!(exit, Some(Exit::Signal(15)));
+    assert!(!alive(pid));
+    let events = run_to_end(&sandbox, &mut reports).await;
+    assert_eq!(count(&events, |e| matches!(e, Event::Started { .. })), 1);
+    assert_eq!(
+        events.last(),
+        Some(&Event::Finished {
+            exit: Some(Exit::Signal(15)),
+            ending: Ending::Stopped,
+        })
+    );
+    let found = observe(&sandbox.state_dir(), PROJECT).unwrap();
+    assert_eq!(found[0].state, ObservedState::Exited(Exit::Signal(15)));
+    assert!(!skiff_process::record::stop_requested(
+        &sandbox.state_dir(),
+        &common::id("web")
+    ));
+    drop(supervisor);
+}
+
+/// A stop asked while the supervisor waits to restart ends supervision there.
+#[tokio::test]
+async fn a_stop_marker_cancels_a_pending_restart() {
+    let sandbox = Sandbox::new();
+    let mut config = sandbox.supervisor("crash", "echo run >> runs; exit 3");
+    config.restart = RestartPolicy::Always;
+    config.backoff = BackoffConfig {
+        initial: Duration::from_secs(30),
+        max: Duration::from_secs(30),
+        factor: 1,
+        reset_after: Duration::from_secs(60),
+    };
+    let (tx, mut reports) = Reports::new();
+    let _supervisor = Supervisor::start(config, tx).await.unwrap();
+    // The first restart is immediate; the second waits 30 s.
+    reports
+        .until(
+            Duration::from_secs(5),
+            |e| matches!(e, Event::Restarting { after, .. } if *after == Duration::from_secs(30)),
+        )
+        .await;
+    let record = observe(&sandbox.state_dir(), PROJECT)
+        .unwrap()
+        .remove(0)
+        .record;
+    let started = std::time::Instant::now();
+    skiff_process::stop_instance(&sandbox.state_dir(), &record, AfterStop::RemoveRecord)
+        .await
+        .unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let events = run_to_end(&sandbox, &mut reports).await;
+    assert_eq!(count(&events, |e| matches!(e, Event::Started { .. })), 2);
+    assert!(observe(&sandbox.state_dir(), PROJECT).unwrap().is_empty());
+}

@@ -11,11 +11,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use skiff_plan::{Action, Condition, Desired, Plan};
 
 /// A failure of one action, with what was being done.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[error("{what}: {message}")]
 pub struct RuntimeError {
     pub what: String,
@@ -33,7 +33,7 @@ impl RuntimeError {
 }
 
 /// How far a service has come, for `depends_on` conditions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Readiness {
     /// Not running yet (or no instance).
@@ -60,7 +60,7 @@ pub trait Runtime: Sync {
 }
 
 /// Progress of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 pub enum Event {
     Started {

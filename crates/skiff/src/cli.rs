@@ -19,13 +19,9 @@ pub struct ProjectArgs {
     /// Compose file(s); later files override earlier ones. `-` reads standard input.
     /// Default: COMPOSE_FILE, else compose.yaml (and compose.override.yaml) found in the
     /// current directory or a parent.
-    #[arg(
-        short = 'f',
-        long = "file",
-        id = "file",
-        global = true,
-        value_name = "FILE"
-    )]
+    // Not global: as with docker compose, `-f` goes before the command, which leaves
+    // `logs -f` free to mean follow.
+    #[arg(short = 'f', long = "file", id = "file", value_name = "FILE")]
     pub files: Vec<String>,
     /// Project name. Default: COMPOSE_PROJECT_NAME, else `name:` in the file, else the
     /// project directory's name.
@@ -51,25 +47,32 @@ pub struct ProjectArgs {
 pub enum Command {
     /// Show what `up` would change: create, recreate (and which fields changed), start, remove.
     ///
-    /// Compares the compose files with what runs on the Docker Engine. Changes nothing.
+    /// Compares the compose files with what runs: containers on the Docker Engine, and host
+    /// processes (services with `x-skiff: {runtime: process}`). Changes nothing.
     Plan(PlanArgs),
     /// Converge the stack: create, recreate and start what the plan says, in dependency order,
     /// independent services in parallel.
     ///
     /// A second `up` with nothing changed does nothing and says so. Interrupted, it resumes
     /// from what runs.
+    ///
+    /// In the foreground, skiff supervises the stack's processes itself (restarts with
+    /// backoff), shows every service's output, and Ctrl-C (or SIGTERM) stops the stack's
+    /// containers and processes, each within its grace period, as docker compose does. With
+    /// -d, a detached skiff supervisor keeps the processes running; `down` or `stop` ends it.
     Up(UpArgs),
-    /// Stop and remove the stack's containers and networks (and volumes with -v).
+    /// Stop and remove the stack's containers, processes and networks (and volumes with -v).
     Down(DownArgs),
-    /// List the stack's containers.
+    /// List the stack's containers and processes.
     Ps(PsArgs),
-    /// Show (and follow) the stack's logs, merged, one prefix per container.
+    /// Show (and follow) the stack's logs, containers and processes merged by time, one
+    /// prefix per instance.
     Logs(LogsArgs),
-    /// Start the stack's stopped containers.
+    /// Start the stack's stopped containers and processes.
     Start(ServicesArgs),
-    /// Stop the stack's containers (they keep their state; `start` resumes them).
+    /// Stop the stack's containers and processes (they keep their state; `start` resumes them).
     Stop(ServicesArgs),
-    /// Restart the stack's containers.
+    /// Restart the stack's containers and processes.
     Restart(ServicesArgs),
     /// Run a command in a running container of a service.
     Exec(ExecArgs),
@@ -79,6 +82,25 @@ pub enum Command {
     ///
     /// The output is the same as `docker compose config`, so it can be diffed against it.
     Config(ConfigArgs),
+    /// Weigh whether the stack has outgrown one machine: a verdict, the reasons with their
+    /// evidence, and what to postpone.
+    ///
+    /// Signals: independent lifecycles, workers and jobs, replicas, declared resources against
+    /// this host (CPUs and /proc/meminfo), environments, data boundaries; deploy and restart
+    /// frequency once a skiff daemon records history (none does yet). Changes nothing.
+    #[command(after_help = ASSESS_EXAMPLES)]
+    Assess(AssessArgs),
+    /// Write the stack as files for another platform (`skiff export kubernetes`).
+    Export(ExportArgs),
+    /// Apply the stack to a Kubernetes cluster: server-side apply as field manager `skiff`,
+    /// optionally pruning what skiff applied before and no longer declares, and waiting for
+    /// rollouts.
+    ///
+    /// The objects are those `skiff export kubernetes` writes, for one environment. Secrets
+    /// are applied only with --include-secret-values (otherwise they are left as they are in
+    /// the cluster). PersistentVolumeClaims are never pruned.
+    #[command(after_help = APPLY_EXAMPLES)]
+    Apply(ApplyArgs),
     /// Print the JSON schema of skiff's `x-skiff` extension (for editor completion).
     Schema,
     /// Print shell completions.
@@ -86,6 +108,17 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Internal: the detached supervisor of `up -d` and `start` (runs the given command line
+    /// in its own session, then keeps its processes running until they are stopped).
+    #[command(hide = true)]
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The command line to carry out, as given to skiff.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
@@ -164,6 +197,9 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0 when none), for scripts.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Plan as `up --native SERVICE` would run it (repeatable).
+    #[arg(long, value_name = "SERVICE")]
+    pub native: Vec<String>,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }
@@ -191,6 +227,12 @@ pub struct UpArgs {
     /// Progress as plain lines (text) or JSON events, on standard error.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub format: OutputFormat,
+    /// Run this container service as a host process with its `x-skiff.native` command, the
+    /// rest of the stack as declared (repeatable). skiff prints where it reaches its
+    /// dependencies (SKIFF_<SERVICE>_HOST/_PORT) and lets the containers that depend on it
+    /// reach it by its name through the host gateway.
+    #[arg(long, value_name = "SERVICE")]
+    pub native: Vec<String>,
     /// Only these services (and what they depend on).
     pub services: Vec<String>,
 }
@@ -249,4 +291,161 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true)]
     pub command: Vec<String>,
+}
+
+const ASSESS_EXAMPLES: &str = "Examples:
+  skiff assess                          # the verdict, each signal with its evidence
+  skiff assess --format json | jq .verdict
+  skiff assess --host-cpus 4 --host-memory 16GiB   # against another machine";
+
+#[derive(Debug, Args)]
+pub struct AssessArgs {
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// CPUs of the host to weigh the stack against. Default: the CPUs skiff may use here.
+    #[arg(long, value_name = "N")]
+    pub host_cpus: Option<f64>,
+    /// Memory of the host (e.g. 32GiB, 512m). Default: MemTotal in /proc/meminfo.
+    #[arg(long, value_name = "SIZE")]
+    pub host_memory: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(subcommand)]
+    pub target: ExportTarget,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportTarget {
+    /// Typed Kubernetes objects: a namespace per environment, Deployments (StatefulSets for
+    /// services that own volumes), Services, claims, ConfigMaps and Secrets, probes, resources,
+    /// CronJobs for jobs and backups, Ingresses for routes, NetworkPolicies for boundaries.
+    ///
+    /// Everything that cannot be carried over (host networking, devices, depends_on, ...) is
+    /// listed in REPORT.md and printed, with the Kubernetes equivalent to use. Secret values
+    /// are written only with --include-secret-values. The directory must be new, empty, or
+    /// one skiff exported into before (its stale files are removed), unless --force.
+    #[command(visible_alias = "k8s", after_help = EXPORT_EXAMPLES)]
+    Kubernetes(ExportKubernetesArgs),
+}
+
+const EXPORT_EXAMPLES: &str = "Examples:
+  skiff export kubernetes -o k8s                   # one YAML file per object
+  kubectl apply -f k8s/
+  skiff export kubernetes --format kustomize -o k8s   # base/ and overlays/ENV/
+  kubectl apply -k k8s/overlays/production
+  skiff export kubernetes --format helm -o chart   # values.yaml: images and replicas
+  helm install shop chart -f chart/values-production.yaml -n shop-production --create-namespace
+  skiff export kubernetes --env staging --format single-file -o out";
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum K8sLayout {
+    /// One YAML file per object, numbered in apply order; a directory per environment.
+    #[default]
+    Manifests,
+    /// One multi-document YAML file per namespace.
+    SingleFile,
+    /// A kustomize base (the stack as declared) and an overlay per environment.
+    Kustomize,
+    /// A Helm chart whose values files hold images and replicas.
+    Helm,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportKubernetesArgs {
+    /// Only this environment (a key of x-skiff.environments). Default: every environment the
+    /// stack declares, or the stack as declared when it declares none.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// How the files are laid out.
+    #[arg(long, value_enum, default_value_t = K8sLayout::Manifests)]
+    pub format: K8sLayout,
+    /// Directory to write into.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: std::path::PathBuf,
+    /// Write secret values (from environment variables, inline content and secret files)
+    /// into the Secrets. Without it, Secrets carry their keys with empty values.
+    #[arg(long)]
+    pub include_secret_values: bool,
+    /// Write into a non-empty directory that skiff did not export into.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub objects: K8sObjectArgs,
+}
+
+/// Choices the stack does not make for the cluster.
+#[derive(Debug, Args)]
+pub struct K8sObjectArgs {
+    /// Requested size of each PersistentVolumeClaim (Compose volumes have no size).
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    pub volume_size: String,
+    /// StorageClass of the claims. Default: the cluster's default.
+    #[arg(long, value_name = "NAME")]
+    pub storage_class: Option<String>,
+    /// IngressClass of the Ingresses. Default: the cluster's default.
+    #[arg(long, value_name = "NAME")]
+    pub ingress_class: Option<String>,
+    /// cert-manager ClusterIssuer for routes with `tls: auto`.
+    #[arg(long, value_name = "NAME", default_value = "letsencrypt")]
+    pub cluster_issuer: String,
+}
+
+const APPLY_EXAMPLES: &str = "Examples:
+  skiff apply --context kind-dev                     # the stack as declared
+  skiff apply --env production --prune --wait       # context from x-skiff.environments
+  skiff apply --context prod --env production --include-secret-values --timeout 600 --wait";
+
+#[derive(Debug, Args)]
+#[expect(
+    clippy::struct_excessive_bools,
+    reason = "independent switches, as kubectl apply has them"
+)]
+pub struct ApplyArgs {
+    /// Kubeconfig context to apply to. Default: the environment's `kube_context`.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// The environment (a key of x-skiff.environments). Default: the stack as declared.
+    #[arg(long, value_name = "NAME")]
+    pub env: Option<String>,
+    /// Delete objects skiff applied before (by its labels) that the stack no longer declares.
+    /// PersistentVolumeClaims are kept: they hold data.
+    #[arg(long)]
+    pub prune: bool,
+    /// Wait until Deployments, StatefulSets and DaemonSets have rolled out.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits for all rollouts together.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Take over fields another field manager owns instead of failing.
+    #[arg(long)]
+    pub force_conflicts: bool,
+    /// Apply Secrets with their values; without it Secrets are not touched.
+    #[arg(long)]
+    pub include_secret_values: bool,
+    #[command(flatten)]
+    pub objects: K8sObjectArgs,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+
+    use super::{Cli, Command};
+
+    /// clap checks a command line's definition only when that subcommand is built: a clash
+    /// such as `-f` (file) against `logs -f` (follow) panicked at run time. Check them all.
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn logs_dash_f_follows_and_file_goes_before_the_command() {
+        let cli = Cli::parse_from(["skiff", "-f", "a.yaml", "logs", "-f", "web"]);
+        assert_eq!(cli.project.files, vec!["a.yaml"]);
+        assert!(matches!(cli.command, Command::Logs(ref l) if l.follow && l.services == ["web"]));
+    }
 }

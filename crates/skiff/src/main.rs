@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod diagnostic;
+mod hybrid;
 mod progress;
 
 use std::process::ExitCode;

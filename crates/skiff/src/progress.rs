@@ -10,8 +10,9 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use skiff_plan::Action;
 use skiff_runtime::Event;
 
-/// How an action is shown: what it acts on (`container shop-db-1`) and what it does to it.
-pub type Describe = fn(&Action) -> (String, String);
+/// How an action is shown: what it acts on (`container shop-db-1`, `process shop-api-1`) and
+/// what it does to it.
+pub type Describe = Box<dyn Fn(&Action) -> (String, String) + Send + Sync>;
 
 /// Where progress goes, chosen once per command.
 pub struct Progress {

@@ -593,3 +593,133 @@ fn a_stack_started_by_docker_compose_is_adopted_without_recreating() {
         "docker compose recreated what skiff started"
     );
 }
+
+/// The commands a team uses every day after `up`, and the fields the first field test leaves
+/// out: secrets and configs as files, bind mounts, a named volume that outlives a recreate,
+/// healthchecks, logging options, entrypoint and environment, and a `build:` from a context.
+#[test]
+fn day_two_commands_and_the_remaining_fields() {
+    if !engine_available() {
+        return;
+    }
+    let s = Stack::new(
+        "skiffit-daytwo",
+        r#"
+services:
+  app:
+    image: skiff-test/app:1
+    entrypoint: ["/bin/skiff-testapp"]
+    environment: {GREETING: "hello there", DATA_DIR: /data}
+    healthcheck: {test: ["CMD", "/bin/skiff-testapp", "check", "health"], interval: 1s, retries: 5}
+    volumes:
+      - data:/data
+      - ./host:/host:ro
+    secrets: [token]
+    configs: [settings]
+    logging: {driver: json-file, options: {max-size: 1m, max-file: "2"}}
+  built:
+    build:
+      context: ./ctx
+      dockerfile_inline: |
+        FROM skiff-test/busybox:1
+        COPY marker /marker
+    command: [sleep, "300"]
+volumes:
+  data: {}
+secrets:
+  token: {file: ./token.txt}
+configs:
+  settings: {file: ./settings.ini}
+"#,
+    );
+    std::fs::create_dir_all(s.path().join("host")).expect("mkdir");
+    std::fs::write(s.path().join("host/hello.txt"), "from the host").expect("write");
+    std::fs::write(s.path().join("token.txt"), "s3cret").expect("write");
+    std::fs::write(s.path().join("settings.ini"), "[app]\nmode=test\n").expect("write");
+    std::fs::create_dir_all(s.path().join("ctx")).expect("mkdir");
+    std::fs::write(s.path().join("ctx/marker"), "built by skiff").expect("write");
+
+    s.ok(&["up", "-d", "--wait"]);
+    let c = "skiffit-daytwo-app-1";
+    assert_eq!(s.inspect(c, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(
+        s.inspect(c, "{{json .Config.Entrypoint}}"),
+        r#"["/bin/skiff-testapp"]"#
+    );
+    assert_eq!(s.inspect(c, "{{.HostConfig.LogConfig.Type}}"), "json-file");
+    assert_eq!(
+        s.inspect(c, "{{index .HostConfig.LogConfig.Config \"max-size\"}}"),
+        "1m"
+    );
+
+    // exec reaches the running container, with its environment and files in place.
+    let exec = |args: &[&str]| {
+        let mut full = vec!["exec", "app"];
+        full.extend_from_slice(args);
+        s.ok(&full)
+    };
+    assert_eq!(exec(&["cat", "/host/hello.txt"]).trim(), "from the host");
+    assert_eq!(exec(&["cat", "/run/secrets/token"]).trim(), "s3cret");
+    assert!(exec(&["cat", "/settings"]).contains("mode=test"));
+    assert_eq!(exec(&["sh", "-c", "echo $GREETING"]).trim(), "hello there");
+    assert_eq!(
+        s.ok(&["exec", "built", "cat", "/marker"]).trim(),
+        "built by skiff"
+    );
+    // The read-only bind mount refuses writes.
+    assert!(
+        !s.skiff(&["exec", "app", "sh", "-c", "echo x > /host/new"])
+            .status
+            .success()
+    );
+
+    // ps lists both services; JSON for scripts.
+    let ps = s.ok(&["ps", "--format", "json"]);
+    assert!(
+        ps.contains("skiffit-daytwo-app-1") && ps.contains("skiffit-daytwo-built-1"),
+        "{ps}"
+    );
+
+    // logs show what the app printed, with the service prefix.
+    exec(&["/bin/skiff-testapp", "check", "hello-from-the-test"]);
+    let logs = s.ok(&["logs", "app"]);
+    assert!(logs.contains("hello-from-the-test"), "{logs}");
+    assert!(
+        logs.lines()
+            .all(|l| l.starts_with("skiffit-daytwo-app-1 | ")),
+        "every line carries its container's prefix:\n{logs}"
+    );
+
+    // stop keeps the container; start resumes it; restart gives it a new start time.
+    s.ok(&["stop", "app"]);
+    assert_eq!(s.inspect(c, "{{.State.Status}}"), "exited");
+    s.ok(&["start", "app"]);
+    assert_eq!(s.inspect(c, "{{.State.Status}}"), "running");
+    let started = s.inspect(c, "{{.State.StartedAt}}");
+    s.ok(&["restart", "app"]);
+    assert_ne!(s.inspect(c, "{{.State.StartedAt}}"), started);
+
+    // Data in a named volume outlives a recreate caused by a changed field.
+    exec(&["sh", "-c", "echo kept > /data/proof"]);
+    s.write(
+        &std::fs::read_to_string(s.path().join("compose.yaml"))
+            .expect("read")
+            .replace("hello there", "hello again"),
+    );
+    let plan = s.ok(&["plan"]);
+    assert!(plan.contains("environment.GREETING"), "{plan}");
+    assert!(
+        !plan.contains("hello again"),
+        "a plan must not print values:\n{plan}"
+    );
+    s.ok(&["up", "-d", "--wait"]);
+    assert_eq!(exec(&["cat", "/data/proof"]).trim(), "kept");
+
+    // down -v removes the volume too.
+    s.ok(&["down", "-v"]);
+    let volumes = Command::new("docker")
+        .args(["volume", "ls", "-q", "--filter", "name=skiffit-daytwo_data"])
+        .output()
+        .expect("docker volume ls");
+    assert!(String::from_utf8_lossy(&volumes.stdout).trim().is_empty());
+}

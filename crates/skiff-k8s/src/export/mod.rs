@@ -375,10 +375,14 @@ impl<'a> Context<'a> {
             .collect();
         let mut used: BTreeSet<String> = BTreeSet::new();
         for name in all {
-            let mut k8s = names::dns_label(name);
+            let mut k8s = names::service_name(name);
             let mut n = 2;
             while used.contains(&k8s) {
-                k8s = names::suffixed(&names::dns_label(name), &n.to_string());
+                k8s = names::suffixed_within(
+                    &names::service_name(name),
+                    &n.to_string(),
+                    names::WORKLOAD_NAME_MAX,
+                );
                 n += 1;
             }
             if k8s != *name {
@@ -402,15 +406,17 @@ impl<'a> Context<'a> {
         self.names
             .get(service)
             .cloned()
-            .unwrap_or_else(|| names::dns_label(service))
+            .unwrap_or_else(|| names::service_name(service))
     }
 
     /// Reserves a name for an object of a kind, suffixing `-2`, `-3`... when it is taken.
     pub(crate) fn unique(&mut self, kind: &'static str, wanted: &str) -> String {
-        let mut name = wanted.to_owned();
+        let max = names::max_name_len(kind);
+        let wanted = names::truncate_label(wanted, max);
+        let mut name = wanted.clone();
         let mut n = 2;
         while self.taken.contains(&(kind, name.clone())) {
-            name = names::suffixed(wanted, &n.to_string());
+            name = names::suffixed_within(&wanted, &n.to_string(), max);
             n += 1;
         }
         self.taken.insert((kind, name.clone()));

@@ -237,7 +237,7 @@ pub(super) fn service(cx: &mut Context<'_>, name: &str, svc: &ServiceConfig) -> 
         .flat_map(|n| &n.aliases)
         .collect();
     for alias in aliases {
-        let wanted = names::dns_label(alias);
+        let wanted = names::service_name(alias);
         let taken = cx.names.values().any(|n| *n == wanted);
         let object = cx.unique("Service", &wanted);
         if taken || object != wanted {
@@ -248,6 +248,17 @@ pub(super) fn service(cx: &mut Context<'_>, name: &str, svc: &ServiceConfig) -> 
                 "rename the alias",
             );
             continue;
+        }
+        if object != *alias {
+            cx.note(
+                NoteKind::Approximated,
+                format!("{path}.networks"),
+                format!(
+                    "network alias {alias:?} is not a valid Service name; other pods reach it \
+                     as {object:?}"
+                ),
+                format!("replace {alias:?} with {object:?} where other services use it"),
+            );
         }
         cx.push(Object::Service(Service {
             metadata: cx.meta(&object, &[(labels::NAME, &k8s)]),

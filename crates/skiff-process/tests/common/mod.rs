@@ -76,6 +76,7 @@ impl Sandbox {
                 reset_after: Duration::from_secs(60),
             },
             state_dir: self.state_dir(),
+            recorded_config: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod config;
+mod k8s;
 mod stack;
 
 use std::process::ExitCode;
@@ -11,6 +12,9 @@ use crate::cli::{Cli, Command};
 pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     match cli.command {
         Command::Config(args) => config::run(&cli.project, &args),
+        Command::Assess(args) => k8s::assess(&cli.project, &args),
+        Command::Export(args) => k8s::export(&cli.project, &args),
+        Command::Apply(args) => k8s::apply(&cli.project, &args),
         Command::Plan(args) => stack::plan(&cli.project, &args),
         Command::Up(args) => stack::up(&cli.project, &args),
         Command::Down(args) => stack::down(&cli.project, &args),
@@ -21,6 +25,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Restart(args) => stack::lifecycle(&cli.project, &args, "restart"),
         Command::Exec(args) => stack::exec(&cli.project, &args),
         Command::Build(args) => stack::build(&cli.project, &args),
+        Command::Supervise(args) => stack::supervise(&args),
         Command::Schema => {
             let schema = skiff_model::xskiff::json_schema();
             let text = serde_json::to_string_pretty(&schema).map_err(|e| miette::miette!("{e}"))?;

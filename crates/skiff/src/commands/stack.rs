@@ -1,11 +1,22 @@
-//! Commands that run the stack on the Docker Engine: plan, up, down, ps, logs, start, stop,
-//! restart, exec.
+//! Commands that run the stack: plan, up, down, ps, logs, start, stop, restart, exec, build.
+//!
+//! Containers run on the Docker Engine, process services (`x-skiff: {runtime: process}`, and
+//! `up --native SERVICE`) as host processes; [`crate::hybrid`] joins both into one plan and
+//! one executor, and the commands below treat both alike. A stack without container services
+//! never contacts the Docker Engine.
+//!
+//! Who supervises processes: the foreground `skiff up` itself; after `up -d`, `start` or
+//! `restart`, a detached skiff supervisor ([`supervision`]), which runs until all its
+//! processes are stopped (`down`, `stop`, or their own end).
 #![expect(
     clippy::print_stderr,
     reason = "the terminal edge: progress and status lines go to standard error"
 )]
 
-use std::collections::{BTreeMap, HashMap};
+mod logs;
+mod supervision;
+
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -13,43 +24,19 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use miette::{IntoDiagnostic, miette};
 use skiff_docker::Engine;
-use skiff_docker::project::{DockerRuntime, Project};
-use skiff_plan::{Action, Plan, PlanOptions, Reason, Removal};
-use skiff_runtime::{ExecOptions, execute};
+use skiff_plan::{Action, Desired, Instance, Plan, PlanOptions, Planned, Reason, Removal, State};
+use skiff_process::{AfterStop, ProcessRuntime, parse_instance_id};
+use skiff_runtime::{Event, ExecOptions, Readiness, Runtime, execute};
 
 use crate::cli::{
-    DownArgs, ExecArgs, LogsArgs, OutputFormat, PlanArgs, ProjectArgs, PsArgs, ServicesArgs, UpArgs,
+    Cli, Command, DownArgs, ExecArgs, LogsArgs, OutputFormat, PlanArgs, ProjectArgs, PsArgs,
+    ServicesArgs, SuperviseArgs, UpArgs,
 };
-use crate::commands::config::request;
 use crate::commands::write_stdout;
-use crate::diagnostic::report;
+use crate::hybrid::{self, Hybrid, LoadOptions, Side, Stack, side_of_id};
+use crate::progress::{Describe, Progress};
 
-/// The loaded project, for the engine.
-pub fn load(project: &ProjectArgs, services: &[String]) -> miette::Result<Project> {
-    let mut req = request(project)?;
-    req.services = services.to_vec();
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
-    // The typed project, as `docker compose config` prints it (before `$` escaping): the form
-    // the driver converts and hashes, so hashes match what docker compose computes.
-    let json = loaded.project.to_json_value();
-    let p = Project::new(
-        &loaded.name,
-        &loaded.working_dir,
-        loaded.config_files.clone(),
-        json,
-    )
-    .map_err(|e| miette!("{e}"))?;
-    if let Err(errors) = p.check() {
-        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        return Err(miette!(
-            help = "nothing was changed",
-            "the stack cannot run on the Docker Engine as written:\n  {}",
-            lines.join("\n  ")
-        ));
-    }
-    Ok(p)
-}
+use supervision::Role;
 
 fn env_map() -> HashMap<String, String> {
     std::env::vars_os()
@@ -66,6 +53,15 @@ pub async fn connect() -> miette::Result<Engine> {
     })
 }
 
+/// The engine, when the stack has container services; `None` otherwise (never connects).
+async fn engine_for(stack: &Stack) -> miette::Result<Option<Engine>> {
+    if stack.has_containers() {
+        connect().await.map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 fn runtime() -> miette::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -74,30 +70,94 @@ fn runtime() -> miette::Result<tokio::runtime::Runtime> {
         .into_diagnostic()
 }
 
-fn describe(action: &Action) -> (String, String) {
+/// The process runtime of a stack; `reports` receives its supervisors' events.
+fn processes(
+    stack: &Stack,
+    reports: tokio::sync::mpsc::UnboundedSender<skiff_process::Report>,
+) -> ProcessRuntime {
+    ProcessRuntime::new(
+        &stack.name,
+        &stack.state_dir,
+        stack.processes.clone(),
+        reports,
+    )
+}
+
+/// Both runtimes' instances (process records only when the project has any).
+async fn observe(
+    stack: &Stack,
+    engine: Option<&Engine>,
+    processes: &ProcessRuntime,
+) -> miette::Result<skiff_plan::Observed> {
+    hybrid::observe(
+        engine,
+        &stack.name,
+        stack.has_process_state().then_some(processes),
+    )
+    .await
+}
+
+/// How actions are shown, knowing which services run as processes.
+fn describe_for(stack: &Stack) -> Describe {
+    let processes: BTreeSet<String> = stack.processes.iter().map(|p| p.name.clone()).collect();
+    Box::new(move |action| describe(action, &processes))
+}
+
+fn kind(side: Side) -> &'static str {
+    match side {
+        Side::Container => "container",
+        Side::Process => "process",
+    }
+}
+
+fn describe(action: &Action, processes: &BTreeSet<String>) -> (String, String) {
+    let side_of_service = |s: &str| {
+        if processes.contains(s) {
+            Side::Process
+        } else {
+            Side::Container
+        }
+    };
     match action {
         Action::CreateNetwork { name, .. } => (format!("network {name}"), "create".into()),
         Action::CreateVolume { name, .. } => (format!("volume {name}"), "create".into()),
-        Action::Create { name, .. } => (format!("container {name}"), "create".into()),
-        Action::Recreate { name, reason, .. } => (
-            format!("container {name}"),
-            match reason {
-                Reason::ConfigChanged { fields } => {
-                    format!("recreate ({} changed)", fields.join(", "))
-                }
-                Reason::HashChanged => "recreate (configuration changed)".into(),
-                Reason::ImageChanged { from, to } => {
-                    format!(
+        Action::Create { service, name, .. } => (
+            format!("{} {name}", kind(side_of_service(service))),
+            "create".into(),
+        ),
+        Action::Recreate {
+            service,
+            id,
+            name,
+            reason,
+            ..
+        } => {
+            let (from, to) = (side_of_id(id), side_of_service(service));
+            let how = if from == to {
+                match reason {
+                    Reason::ConfigChanged { fields } => {
+                        format!("recreate ({} changed)", fields.join(", "))
+                    }
+                    Reason::HashChanged => "recreate (configuration changed)".into(),
+                    Reason::ImageChanged { from, to } => format!(
                         "recreate (image moved: {} -> {})",
                         short_id(from),
                         short_id(to)
-                    )
+                    ),
                 }
-            },
+            } else {
+                format!("recreate ({} -> {})", kind(from), kind(to))
+            };
+            (format!("{} {name}", kind(to)), how)
+        }
+        Action::Start { id, name, .. } => (
+            format!("{} {name}", kind(side_of_id(id))),
+            "start (stopped)".into(),
         ),
-        Action::Start { name, .. } => (format!("container {name}"), "start (stopped)".into()),
-        Action::Remove { name, reason, .. } => (
-            format!("container {name}"),
+        Action::Remove {
+            id, name, reason, ..
+        } => (
+            format!("{} {name}", kind(side_of_id(id))),
             match reason {
                 Removal::Orphan => "remove (orphan: service no longer declared)".into(),
                 Removal::ScaleDown => "remove (scale down)".into(),
@@ -112,7 +172,7 @@ fn short_id(id: &str) -> &str {
     hex.get(..12).unwrap_or(hex)
 }
 
-fn print_plan(plan: &Plan, format: OutputFormat) -> miette::Result<()> {
+fn print_plan(plan: &Plan, format: OutputFormat, describe: &Describe) -> miette::Result<()> {
     if format == OutputFormat::Json {
         return write_stdout(&serde_json::to_string_pretty(plan).into_diagnostic()?);
     }
@@ -144,14 +204,37 @@ fn print_plan(plan: &Plan, format: OutputFormat) -> miette::Result<()> {
     write_stdout(&out)
 }
 
+/// Prints where services reach each other across runtimes, when some do.
+fn print_reach(stack: &Stack) {
+    let lines = hybrid::reach_lines(&stack.reach());
+    if lines.is_empty() {
+        return;
+    }
+    eprintln!("Across runtimes:");
+    for l in lines {
+        eprintln!("  {l}");
+    }
+}
+
 pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
-    let mut p = load(project, &args.services)?;
+    let mut stack = Stack::load(
+        project,
+        LoadOptions {
+            services: &args.services,
+            native: &args.native,
+            consistency: true,
+        },
+    )?;
     runtime()?.block_on(async {
-        let engine = connect().await?;
-        p.resolve_images(&engine).await;
-        let observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
+        let engine = engine_for(&stack).await?;
+        if let Some(engine) = &engine {
+            stack.docker.resolve_images(engine).await;
+        }
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let processes = processes(&stack, tx);
+        let observed = observe(&stack, engine.as_ref(), &processes).await?;
         let plan = skiff_plan::plan(
-            &p.desired(),
+            &stack.desired(),
             &observed,
             &PlanOptions {
                 remove_orphans: args.remove_orphans,
@@ -159,7 +242,10 @@ pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> 
             },
         )
         .map_err(|e| miette!("{e}"))?;
-        print_plan(&plan, args.format)?;
+        print_plan(&plan, args.format, &describe_for(&stack))?;
+        if args.format == OutputFormat::Text {
+            print_reach(&stack);
+        }
         Ok(if args.detailed_exitcode && !plan.is_empty() {
             ExitCode::from(2)
         } else {
@@ -168,87 +254,180 @@ pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> 
     })
 }
 
+/// Whether carrying out the plan starts processes (which then need a supervisor).
+fn starts_processes(plan: &Plan, stack: &Stack) -> bool {
+    plan.actions.iter().any(|p| match &p.action {
+        Action::Create { service, .. } | Action::Recreate { service, .. } => {
+            stack.is_process(service)
+        }
+        Action::Start { id, .. } => side_of_id(id) == Side::Process,
+        _ => false,
+    })
+}
+
 pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
-    let mut p = load(project, &args.services)?;
+    up_as(project, args, Role::Cli)
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "the order of an up, from loading to supervision, reads best in one place"
+)]
+fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<ExitCode> {
+    let up_started = std::time::SystemTime::now();
+    let mut stack = Stack::load(
+        project,
+        LoadOptions {
+            services: &args.services,
+            native: &args.native,
+            consistency: true,
+        },
+    )?;
     for s in &args.scale {
         let (name, n) = s
             .split_once('=')
             .ok_or_else(|| miette!("--scale takes SERVICE=N, got {s:?}"))?;
-        let n: u64 = n
+        let n: u32 = n
             .parse()
             .map_err(|_| miette!("--scale {name}: {n:?} is not a number"))?;
-        let svc = p
-            .json
-            .pointer_mut(&format!("/services/{name}"))
-            .ok_or_else(|| miette!("--scale: no service {name:?}"))?;
-        if let Some(m) = svc.as_object_mut() {
-            m.remove("scale");
-            let deploy = m.entry("deploy").or_insert_with(|| serde_json::json!({}));
-            deploy["replicas"] = serde_json::json!(n);
-        }
+        stack.scale(name, n)?;
     }
     let rt = runtime()?;
     rt.block_on(async {
-        let engine = connect().await?;
+        let engine = engine_for(&stack).await?;
         let started = Instant::now();
-        build_images(&engine, &p, &args.services, args.build).await?;
-        p.resolve_images(&engine).await;
-        let mut observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
-        let mut names = observed.networks.clone();
-        names.sort();
-        names.dedup();
-        if names.len() != observed.networks.len() {
-            engine.dedupe_networks(&p.name).await.map_err(|e| miette!("{e}"))?;
-            observed = engine.observe(&p.name).await.map_err(|e| miette!("{e}"))?;
+        if let Some(engine) = &engine {
+            build_images(engine, &stack.docker, &args.services, args.build).await?;
+            stack.docker.resolve_images(engine).await;
         }
-        let desired = p.desired();
-        let plan = skiff_plan::plan(&desired, &observed, &PlanOptions { remove_orphans: args.remove_orphans, only: args.services.clone() })
-            .map_err(|e| miette!("{e}"))?;
-        let json = args.format == OutputFormat::Json;
-        if plan.is_empty() {
-            if !json {
-                eprintln!("Nothing to do: the stack runs as declared ({:.0} ms).", started.elapsed().as_secs_f64() * 1000.0);
-            }
+        let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
+        let processes = processes(&stack, tx);
+        let lock = if stack.has_process_state() {
+            let lock = supervision::lock(&stack).await?;
+            processes.sweep().await.map_err(|e| miette!("{e}"))?;
+            Some(lock)
         } else {
-            let runtime = DockerRuntime { engine: &engine, project: &p, stop_timeout: Duration::from_secs(10) };
-            let opts = ExecOptions { dependency_timeout: Duration::from_secs(args.timeout), ..ExecOptions::default() };
-            let shown = crate::progress::Progress::new(json, describe);
-            let result = execute(&runtime, &desired, &plan, &opts, &|e| shown.event(&e)).await;
-            shown.finish();
-            if let Err(errors) = result {
-                let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                return Err(miette!(
-                    help = "run `skiff up` again to resume: it continues from what is running; `skiff logs SERVICE` shows why a container failed",
-                    "the stack did not converge:\n  {}",
-                    lines.join("\n  ")
-                ));
+            None
+        };
+        let mut observed = observe(&stack, engine.as_ref(), &processes).await?;
+        if let Some(engine) = &engine {
+            let mut names = observed.networks.clone();
+            names.sort();
+            names.dedup();
+            if names.len() != observed.networks.len() {
+                engine
+                    .dedupe_networks(&stack.name)
+                    .await
+                    .map_err(|e| miette!("{e}"))?;
+                observed = observe(&stack, Some(engine), &processes).await?;
             }
-            if !json {
-                eprintln!("Converged in {:.2}s.", started.elapsed().as_secs_f64());
+        }
+        let desired = stack.desired();
+        let plan = skiff_plan::plan(
+            &desired,
+            &observed,
+            &PlanOptions {
+                remove_orphans: args.remove_orphans,
+                only: args.services.clone(),
+            },
+        )
+        .map_err(|e| miette!("{e}"))?;
+        let json = args.format == OutputFormat::Json;
+        if role == Role::Cli && !json {
+            print_reach(&stack);
+        }
+        let hybrid = Hybrid::new(&stack, engine.as_ref(), &processes);
+        let timeout = Duration::from_secs(args.timeout);
+        // Processes whose supervisor was killed need one again.
+        let orphaned = stack.has_process_state()
+            && !processes.unsupervised().unwrap_or_default().is_empty();
+        if role == Role::Cli
+            && (args.detach || args.wait)
+            && (starts_processes(&plan, &stack) || orphaned)
+        {
+            // Processes need a supervisor that outlives this command: a detached skiff
+            // carries out the plan and keeps them running.
+            drop(lock);
+            supervision::delegate(&stack, describe_for(&stack), json).await?;
+            if args.wait {
+                wait_all(&hybrid, &desired, timeout).await?;
             }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let result = if plan.is_empty() {
+            if role == Role::Cli && !json {
+                eprintln!(
+                    "Nothing to do: the stack runs as declared ({:.0} ms).",
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+            Ok(())
+        } else {
+            let opts = ExecOptions {
+                dependency_timeout: timeout,
+                ..ExecOptions::default()
+            };
+            match role {
+                Role::Cli => {
+                    let shown = Progress::new(json, describe_for(&stack));
+                    let result = execute(&hybrid, &desired, &plan, &opts, &|e| shown.event(&e)).await;
+                    shown.finish();
+                    result
+                }
+                Role::Supervisor => {
+                    execute(&hybrid, &desired, &plan, &opts, &|e| {
+                        supervision::emit(&supervision::Message::Event { event: e });
+                    })
+                    .await
+                }
+            }
+        };
+        if orphaned {
+            for name in processes.adopt_unsupervised().await {
+                if role == Role::Cli && !json {
+                    eprintln!("process {name}: supervised again (its supervisor had died)");
+                }
+            }
+        }
+        drop(lock);
+        if role == Role::Supervisor {
+            supervision::run_detached(&processes, reports, result).await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Err(errors) = result {
+            // Nothing this command started may run on without a supervisor.
+            supervision::stop_owned(&processes).await;
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err(miette!(
+                help = "run `skiff up` again to resume: it continues from what is running; `skiff logs SERVICE` shows why a service failed",
+                "the stack did not converge:\n  {}",
+                lines.join("\n  ")
+            ));
+        }
+        if !plan.is_empty() && !json {
+            eprintln!("Converged in {:.2}s.", started.elapsed().as_secs_f64());
         }
         if args.wait {
-            let runtime = DockerRuntime { engine: &engine, project: &p, stop_timeout: Duration::from_secs(10) };
-            wait_all(&runtime, &desired, Duration::from_secs(args.timeout)).await?;
+            wait_all(&hybrid, &desired, timeout).await?;
         }
         if !args.detach && !args.wait {
-            let names: Vec<String> = if args.services.is_empty() { desired.services.iter().map(|s| s.name.clone()).collect() } else { args.services.clone() };
-            eprintln!("Attaching to logs; Ctrl-C stops following (the stack keeps running; `skiff down` stops it).");
-            tokio::select! {
-                r = follow_logs(&engine, &p.name, &names, true, None, None) => r?,
-                _ = tokio::signal::ctrl_c() => {}
-            }
+            let services: Vec<String> = if args.services.is_empty() {
+                desired.services.iter().map(|s| s.name.clone()).collect()
+            } else {
+                args.services.clone()
+            };
+            supervision::foreground(&stack, engine.as_ref(), &processes, reports, &services, up_started)
+                .await?;
         }
         Ok(ExitCode::SUCCESS)
     })
 }
 
 async fn wait_all(
-    runtime: &DockerRuntime<'_>,
-    desired: &skiff_plan::Desired,
+    runtime: &impl Runtime,
+    desired: &Desired,
     timeout: Duration,
 ) -> miette::Result<()> {
-    use skiff_runtime::{Readiness, Runtime};
     let deadline = Instant::now() + timeout;
     for s in desired.services.iter().filter(|s| s.replicas > 0) {
         loop {
@@ -285,73 +464,158 @@ async fn wait_all(
     Ok(())
 }
 
-pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> {
-    let mut req = request(project)?;
-    req.consistency = false;
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
-    let json = loaded.project.to_json_value();
-    let name = loaded.name.clone();
-    runtime()?.block_on(async {
-        let engine = connect().await?;
-        let containers = engine.containers(&name).await.map_err(|e| miette!("{e}"))?;
-        let declared: Vec<&str> = json
-            .get("services")
-            .and_then(|s| s.as_object())
-            .map(|m| m.keys().map(String::as_str).collect())
-            .unwrap_or_default();
-        let mut tasks = Vec::new();
-        for c in &containers {
-            let labels = c.labels.clone().unwrap_or_default();
-            let service = labels
-                .get(skiff_docker::labels::SERVICE)
-                .cloned()
-                .unwrap_or_default();
-            if !args.remove_orphans && !declared.contains(&service.as_str()) && !declared.is_empty()
-            {
-                continue;
-            }
-            let id = c.id.clone().unwrap_or_default();
-            let cname = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_owned())
-                .unwrap_or_default();
-            let grace = json
-                .pointer(&format!("/services/{service}/stop_grace_period"))
-                .and_then(|v| v.as_str())
-                .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
-                .unwrap_or(Duration::from_secs(10));
-            let engine = engine.clone();
-            tasks.push(async move {
-                eprintln!("container {cname}: stopping");
-                engine.stop(&id, Some(grace)).await?;
-                engine.remove(&id, false).await?;
-                eprintln!("container {cname}: removed");
-                Ok::<(), skiff_docker::EngineError>(())
-            });
+/// The services in the order to stop them: orphans first, then dependants before what they
+/// depend on.
+fn stop_order(desired: &Desired, instances: &[Instance]) -> Vec<Vec<String>> {
+    let declared: BTreeSet<String> = desired.services.iter().map(|s| s.name.clone()).collect();
+    let mut waves: Vec<Vec<String>> = Vec::new();
+    let orphans: BTreeSet<String> = instances
+        .iter()
+        .map(|i| i.service.clone())
+        .filter(|s| !declared.contains(s))
+        .collect();
+    if !orphans.is_empty() {
+        waves.push(orphans.into_iter().collect());
+    }
+    match skiff_plan::order::waves(desired, &declared) {
+        Ok(mut up) => {
+            up.reverse();
+            waves.extend(up);
         }
-        for r in futures_util::future::join_all(tasks).await {
-            r.map_err(|e| miette!("{e}"))?;
-        }
-        let observed = engine.observe(&name).await.map_err(|e| miette!("{e}"))?;
-        for n in observed.networks {
-            match engine.docker.remove_network(&n).await {
-                Ok(()) => eprintln!("network {n}: removed"),
-                Err(e) => eprintln!("network {n}: not removed: {e}"),
-            }
-        }
-        if args.volumes {
-            for v in observed.volumes {
-                engine
+        Err(_) => waves.push(declared.into_iter().collect()),
+    }
+    waves
+}
+
+/// Stops (or removes) instances wave by wave, each wave in parallel; says what it did.
+async fn stop_instances(
+    stack: &Stack,
+    engine: Option<&Engine>,
+    processes: &ProcessRuntime,
+    instances: &[Instance],
+    after: AfterStop,
+) -> Vec<String> {
+    let desired = stack.desired();
+    let grace = |service: &str| {
+        stack
+            .processes
+            .iter()
+            .find(|p| p.name == service)
+            .map(|p| p.stop_grace_period)
+            .or_else(|| {
+                stack
                     .docker
-                    .remove_volume(&v, None::<bollard_options::RemoveVolumeOptions>)
-                    .await
-                    .map_err(|e| miette!("remove volume {v}: {e}"))?;
-                eprintln!("volume {v}: removed");
+                    .json
+                    .pointer(&format!("/services/{service}/stop_grace_period"))
+                    .and_then(|v| v.as_str())
+                    .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
+            })
+            .unwrap_or(Duration::from_secs(10))
+    };
+    let mut errors = Vec::new();
+    for wave in stop_order(&desired, instances) {
+        let tasks = instances
+            .iter()
+            .filter(|i| wave.contains(&i.service))
+            .map(|i| async move {
+                let done = if after == AfterStop::RemoveRecord { "removed" } else { "stopped" };
+                match parse_instance_id(&i.id) {
+                    Some((service, number)) => {
+                        let running = matches!(i.state, State::Running | State::Restarting);
+                        if running {
+                            eprintln!("process {}: stopping", i.name);
+                        }
+                        processes
+                            .stop_instance(service, number, after)
+                            .await
+                            .map(|_| eprintln!("process {}: {done}", i.name))
+                            .map_err(|e| e.to_string())
+                    }
+                    None => {
+                        let Some(engine) = engine else {
+                            return Err(format!(
+                                "container {}: the stack has no container service; remove it with docker",
+                                i.name
+                            ));
+                        };
+                        if matches!(i.state, State::Running | State::Restarting | State::Paused) {
+                            eprintln!("container {}: stopping", i.name);
+                        }
+                        let result = match after {
+                            AfterStop::KeepRecord => engine.stop(&i.id, Some(grace(&i.service))).await,
+                            AfterStop::RemoveRecord => match engine.stop(&i.id, Some(grace(&i.service))).await {
+                                Ok(()) => engine.remove(&i.id, false).await,
+                                Err(e) => Err(e),
+                            },
+                        };
+                        result
+                            .map(|()| eprintln!("container {}: {done}", i.name))
+                            .map_err(|e| e.to_string())
+                    }
+                }
+            });
+        errors.extend(
+            futures_util::future::join_all(tasks)
+                .await
+                .into_iter()
+                .filter_map(Result::err),
+        );
+    }
+    errors
+}
+
+pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> {
+    let stack = Stack::load(project, LoadOptions::default())?;
+    runtime()?.block_on(async {
+        let engine = engine_for(&stack).await?;
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let processes = processes(&stack, tx);
+        let lock = if stack.has_process_state() {
+            Some(supervision::lock(&stack).await?)
+        } else {
+            None
+        };
+        let observed = observe(&stack, engine.as_ref(), &processes).await?;
+        let instances: Vec<Instance> = observed
+            .instances
+            .iter()
+            .filter(|i| args.remove_orphans || stack.declared.contains(&i.service))
+            .cloned()
+            .collect();
+        let errors = stop_instances(
+            &stack,
+            engine.as_ref(),
+            &processes,
+            &instances,
+            AfterStop::RemoveRecord,
+        )
+        .await;
+        if !errors.is_empty() {
+            return Err(miette!("down did not finish:\n  {}", errors.join("\n  ")));
+        }
+        if let Some(engine) = &engine {
+            for n in &observed.networks {
+                match engine.docker.remove_network(n).await {
+                    Ok(()) => eprintln!("network {n}: removed"),
+                    Err(e) => eprintln!("network {n}: not removed: {e}"),
+                }
+            }
+            if args.volumes {
+                for v in &observed.volumes {
+                    engine
+                        .docker
+                        .remove_volume(v, None::<bollard_options::RemoveVolumeOptions>)
+                        .await
+                        .map_err(|e| miette!("remove volume {v}: {e}"))?;
+                    eprintln!("volume {v}: removed");
+                }
             }
         }
+        if stack.has_process_state() {
+            processes.sweep().await.map_err(|e| miette!("{e}"))?;
+            supervision::forget_project_if_empty(&stack);
+        }
+        drop(lock);
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -361,18 +625,16 @@ mod bollard_options {
 }
 
 pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
-    let mut req = request(project)?;
-    req.consistency = false;
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
+    let stack = Stack::load(project, LoadOptions::default())?;
     runtime()?.block_on(async {
-        let engine = connect().await?;
-        let mut containers = engine.containers(&loaded.name).await.map_err(|e| miette!("{e}"))?;
-        containers.sort_by_key(|c| c.names.clone().unwrap_or_default());
-        let rows: Vec<serde_json::Value> = containers
-            .iter()
-            .filter(|c| args.all || c.state.as_ref().map(ToString::to_string).as_deref() == Some("running"))
-            .map(|c| {
+        let engine = engine_for(&stack).await?;
+        let mut rows: Vec<serde_json::Value> = Vec::new();
+        if let Some(engine) = &engine {
+            let containers = engine
+                .containers(&stack.name)
+                .await
+                .map_err(|e| miette!("{e}"))?;
+            rows.extend(containers.iter().map(|c| {
                 let labels = c.labels.clone().unwrap_or_default();
                 let ports: Vec<String> = c
                     .ports
@@ -380,21 +642,39 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
                     .unwrap_or_default()
                     .iter()
                     .map(|p| match (p.ip.as_deref(), p.public_port) {
-                        (Some(ip), Some(pub_)) => format!("{ip}:{pub_}->{}/{}", p.private_port, p.typ.map(|t| t.to_string()).unwrap_or_default()),
-                        _ => format!("{}/{}", p.private_port, p.typ.map(|t| t.to_string()).unwrap_or_default()),
+                        (Some(ip), Some(pub_)) => format!(
+                            "{ip}:{pub_}->{}/{}",
+                            p.private_port,
+                            p.typ.map(|t| t.to_string()).unwrap_or_default()
+                        ),
+                        _ => format!(
+                            "{}/{}",
+                            p.private_port,
+                            p.typ.map(|t| t.to_string()).unwrap_or_default()
+                        ),
                     })
                     .collect();
+                let state = c.state.as_ref().map(ToString::to_string);
                 serde_json::json!({
                     "name": c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/')),
                     "service": labels.get(skiff_docker::labels::SERVICE),
+                    "runtime": "container",
                     "image": c.image,
-                    "state": c.state.as_ref().map(ToString::to_string),
+                    "state": state,
                     "status": c.status,
                     "ports": ports,
-                    "runtime": "container",
                 })
-            })
-            .collect();
+            }));
+        }
+        if stack.has_process_state() {
+            let observed = skiff_process::observe(&stack.state_dir, &stack.name)
+                .map_err(|e| miette!("{e}"))?;
+            rows.extend(observed.iter().map(process_row));
+        }
+        rows.retain(|r| {
+            args.all || matches!(r["state"].as_str(), Some("running" | "restarting"))
+        });
+        rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         if args.format == OutputFormat::Json {
             write_stdout(&serde_json::to_string_pretty(&rows).into_diagnostic()?)?;
         } else {
@@ -403,7 +683,10 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
             table.set_header(["NAME", "SERVICE", "RUNTIME", "STATUS", "PORTS"]);
             for r in &rows {
                 let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
-                let ports = r["ports"].as_array().map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default();
+                let ports = r["ports"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
                 table.add_row([s("name"), s("service"), s("runtime"), s("status"), ports]);
             }
             write_stdout(&table.to_string())?;
@@ -412,102 +695,84 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
     })
 }
 
-const COLORS: [&str; 6] = [
-    "\x1b[36m", "\x1b[33m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[31m",
-];
+/// A process instance as a `ps` row (the same keys as a container's).
+fn process_row(o: &skiff_process::Observation) -> serde_json::Value {
+    use skiff_process::ObservedState;
+    let r = &o.record;
+    let (state, status) = match o.state {
+        ObservedState::Running => {
+            let up = chrono::DateTime::parse_from_rfc3339(&r.started_at)
+                .ok()
+                .and_then(|t| std::time::SystemTime::from(t).elapsed().ok())
+                .map_or_else(String::new, |d| format!(" {}", human(d)));
+            let health = match r.health {
+                Some(h) => format!(
+                    " ({})",
+                    serde_json::to_value(h)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ),
+                None => String::new(),
+            };
+            let unsupervised = if o.supervised { "" } else { " (unsupervised)" };
+            ("running", format!("Up{up}{health}{unsupervised}"))
+        }
+        ObservedState::Restarting { last_exit } => (
+            "restarting",
+            format!("Restarting ({})", last_exit.code().unwrap_or(-1)),
+        ),
+        ObservedState::Exited(exit) => {
+            ("exited", format!("Exited ({})", exit.code().unwrap_or(-1)))
+        }
+    };
+    serde_json::json!({
+        "name": r.name,
+        "service": r.service,
+        "runtime": "process",
+        "pid": if state == "exited" { None } else { Some(r.pid) },
+        "state": state,
+        "status": status,
+        "health": r.health,
+        "restarts": r.restarts,
+        "supervised": o.supervised,
+        "command": r.argv,
+        "ports": Vec::<String>::new(),
+    })
+}
 
-async fn follow_logs(
-    engine: &Engine,
-    project: &str,
-    services: &[String],
-    follow: bool,
-    since: Option<i32>,
-    tail: Option<String>,
-) -> miette::Result<()> {
-    use skiff_docker::bollard::container::LogOutput;
-    use skiff_docker::bollard::query_parameters::LogsOptionsBuilder;
-    use std::io::IsTerminal;
-    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let containers = engine
-        .containers(project)
-        .await
-        .map_err(|e| miette!("{e}"))?;
-    let mut streams = Vec::new();
-    let mut names: BTreeMap<String, usize> = BTreeMap::new();
-    for c in containers {
-        let labels = c.labels.clone().unwrap_or_default();
-        let service = labels
-            .get(skiff_docker::labels::SERVICE)
-            .cloned()
-            .unwrap_or_default();
-        if !services.is_empty() && !services.contains(&service) {
-            continue;
-        }
-        let name = c
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_owned())
-            .unwrap_or_default();
-        let n = names.len();
-        names.insert(name.clone(), n);
-        let mut opts = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .follow(follow)
-            .timestamps(false);
-        if let Some(s) = since {
-            opts = opts.since(s);
-        }
-        if let Some(t) = &tail {
-            opts = opts.tail(t);
-        }
-        let id = c.id.clone().unwrap_or_default();
-        let prefix = if color {
-            format!("{}{name}\x1b[0m | ", COLORS[n % COLORS.len()])
-        } else {
-            format!("{name} | ")
-        };
-        let s = engine
-            .docker
-            .logs(&id, Some(opts.build()))
-            .map(move |item| (prefix.clone(), item));
-        streams.push(Box::pin(s));
-    }
-    let width = names.keys().map(String::len).max().unwrap_or(0);
-    let _ = width;
-    let mut merged = futures_util::stream::select_all(streams);
-    let mut pending: BTreeMap<String, String> = BTreeMap::new();
-    while let Some((prefix, item)) = merged.next().await {
-        let Ok(out) = item else { continue };
-        let bytes = match out {
-            LogOutput::StdOut { message }
-            | LogOutput::StdErr { message }
-            | LogOutput::Console { message }
-            | LogOutput::StdIn { message } => message,
-        };
-        let buf = pending.entry(prefix.clone()).or_default();
-        buf.push_str(&String::from_utf8_lossy(&bytes));
-        let mut stdout = std::io::stdout().lock();
-        while let Some(pos) = buf.find('\n') {
-            let line: String = buf.drain(..=pos).collect();
-            let _ = write!(stdout, "{prefix}{line}");
-        }
-        let _ = stdout.flush();
-    }
-    Ok(())
+/// Docker's way of saying how long: `5 seconds`, `3 minutes`, `2 hours`, `4 days`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = match s {
+        0..60 => (s, "second"),
+        60..3600 => (s / 60, "minute"),
+        3600..86_400 => (s / 3600, "hour"),
+        _ => (s / 86_400, "day"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> {
-    let mut req = request(project)?;
-    req.consistency = false;
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
+    let stack = Stack::load(project, LoadOptions::default())?;
     let since = args.since.as_deref().map(parse_since).transpose()?;
+    let tail = match args.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(
+            n.parse::<usize>()
+                .map_err(|_| miette!("--tail takes a number or \"all\", got {n:?}"))?,
+        ),
+    };
     runtime()?.block_on(async {
-        let engine = connect().await?;
+        let engine = engine_for(&stack).await?;
+        let options = logs::Options {
+            services: args.services.clone(),
+            follow: args.follow,
+            since,
+            tail,
+        };
         tokio::select! {
-            r = follow_logs(&engine, &loaded.name, &args.services, args.follow, since, args.tail.clone()) => r?,
+            r = logs::print(&stack, engine.as_ref(), &options) => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(ExitCode::SUCCESS)
@@ -515,67 +780,171 @@ pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> 
 }
 
 /// `--since 10m` or a UNIX timestamp.
-fn parse_since(s: &str) -> miette::Result<i32> {
-    if let Ok(ts) = s.parse::<i32>() {
-        return Ok(ts);
+fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
+    if let Ok(ts) = s.parse::<u64>() {
+        return Ok(std::time::UNIX_EPOCH + Duration::from_secs(ts));
     }
     let d = skiff_model::xskiff::parse_go_duration(s).map_err(|e| miette!("--since: {e}"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .into_diagnostic()?;
-    i32::try_from(now.saturating_sub(d).as_secs()).map_err(|_| miette!("--since: out of range"))
+    std::time::SystemTime::now()
+        .checked_sub(d)
+        .ok_or_else(|| miette!("--since: out of range"))
 }
 
+/// `start`, `stop` and `restart`, for containers and processes alike.
 pub fn lifecycle(
     project: &ProjectArgs,
     args: &ServicesArgs,
     verb: &str,
 ) -> miette::Result<ExitCode> {
-    let mut req = request(project)?;
-    req.consistency = false;
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
+    lifecycle_as(project, args, verb, Role::Cli)
+}
+
+fn lifecycle_as(
+    project: &ProjectArgs,
+    args: &ServicesArgs,
+    verb: &str,
+    role: Role,
+) -> miette::Result<ExitCode> {
+    let stack = Stack::load(project, LoadOptions::default())?;
+    for s in &args.services {
+        if !stack.declared.contains(s) {
+            return Err(miette!(
+                help = "`skiff config --services` lists them",
+                "no such service: {s}"
+            ));
+        }
+    }
+    let selected =
+        |service: &str| args.services.is_empty() || args.services.iter().any(|s| s == service);
     runtime()?.block_on(async {
-        let engine = connect().await?;
-        let observed = engine
-            .observe(&loaded.name)
-            .await
-            .map_err(|e| miette!("{e}"))?;
-        for i in observed
+        let engine = engine_for(&stack).await?;
+        let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
+        let processes = processes(&stack, tx);
+        if role == Role::Cli && matches!(verb, "stop" | "restart") {
+            let lock = if stack.has_process_state() {
+                Some(supervision::lock(&stack).await?)
+            } else {
+                None
+            };
+            let observed = observe(&stack, engine.as_ref(), &processes).await?;
+            let running: Vec<Instance> = observed
+                .instances
+                .into_iter()
+                .filter(|i| selected(&i.service))
+                .filter(|i| matches!(i.state, State::Running | State::Restarting | State::Paused))
+                .collect();
+            let errors = stop_instances(
+                &stack,
+                engine.as_ref(),
+                &processes,
+                &running,
+                AfterStop::KeepRecord,
+            )
+            .await;
+            drop(lock);
+            if !errors.is_empty() {
+                return Err(miette!("{verb} did not finish:\n  {}", errors.join("\n  ")));
+            }
+        }
+        if verb == "stop" {
+            return Ok(ExitCode::SUCCESS);
+        }
+        let observed = observe(&stack, engine.as_ref(), &processes).await?;
+        let actions: Vec<Planned> = observed
             .instances
             .iter()
-            .filter(|i| args.services.is_empty() || args.services.contains(&i.service))
-        {
-            match verb {
-                "stop" => engine.stop(&i.id, None).await,
-                "start" => engine.start(&i.id).await,
-                _ => match engine.stop(&i.id, None).await {
-                    Ok(()) => engine.start(&i.id).await,
-                    Err(e) => Err(e),
+            .filter(|i| selected(&i.service) && stack.declared.contains(&i.service))
+            .filter(|i| !matches!(i.state, State::Running | State::Restarting | State::Paused))
+            .map(|i| Planned {
+                wave: 1,
+                action: Action::Start {
+                    service: i.service.clone(),
+                    id: i.id.clone(),
+                    name: i.name.clone(),
                 },
+            })
+            .collect();
+        let plan = Plan { actions };
+        if plan.is_empty() {
+            if role == Role::Cli {
+                eprintln!("Nothing to start.");
             }
-            .map_err(|e| miette!("{e}"))?;
-            let done = match verb {
-                "stop" => "stopped",
-                "start" => "started",
-                _ => "restarted",
-            };
-            eprintln!("container {}: {done}", i.name);
+            return Ok(ExitCode::SUCCESS);
         }
+        if role == Role::Cli && starts_processes(&plan, &stack) {
+            supervision::delegate(&stack, describe_for(&stack), false).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let desired = stack.desired();
+        let hybrid = Hybrid::new(&stack, engine.as_ref(), &processes);
+        let opts = ExecOptions::default();
+        let lock = if role == Role::Supervisor {
+            Some(supervision::lock(&stack).await?)
+        } else {
+            None
+        };
+        let result = match role {
+            Role::Cli => {
+                let shown = Progress::new(false, describe_for(&stack));
+                let result = execute(&hybrid, &desired, &plan, &opts, &|e| shown.event(&e)).await;
+                shown.finish();
+                result
+            }
+            Role::Supervisor => {
+                execute(&hybrid, &desired, &plan, &opts, &|e: Event| {
+                    supervision::emit(&supervision::Message::Event { event: e });
+                })
+                .await
+            }
+        };
+        drop(lock);
+        if role == Role::Supervisor {
+            supervision::run_detached(&processes, reports, result).await;
+            return Ok(ExitCode::SUCCESS);
+        }
+        result.map_err(|errors| {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            miette!("{verb} did not finish:\n  {}", lines.join("\n  "))
+        })?;
         Ok(ExitCode::SUCCESS)
     })
 }
 
+/// The hidden `supervise` command: carries out `up`, `start` or `restart` as the detached
+/// supervisor of their processes.
+pub fn supervise(args: &SuperviseArgs) -> miette::Result<ExitCode> {
+    if let Err(e) = skiff_process::new_session() {
+        eprintln!("supervisor: {e} (continuing in the caller's session)");
+    }
+    let cli = <Cli as clap::Parser>::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("skiff")).chain(args.args.iter().cloned()),
+    )
+    .map_err(|e| miette!("supervise: {e}"))?;
+    match &cli.command {
+        Command::Up(up) => up_as(&cli.project, up, Role::Supervisor),
+        Command::Start(a) | Command::Restart(a) => {
+            lifecycle_as(&cli.project, a, "start", Role::Supervisor)
+        }
+        _ => Err(miette!(
+            "supervise: only up, start and restart run under a detached supervisor"
+        )),
+    }
+}
+
 pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> {
     use skiff_docker::bollard::exec::{CreateExecOptions, StartExecResults};
-    let mut req = request(project)?;
-    req.consistency = false;
-    let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-        .map_err(|(e, sources)| report(e, &sources))?;
+    let stack = Stack::load(project, LoadOptions::default())?;
+    if stack.is_process(&args.service) {
+        return Err(miette!(
+            help = "run the command on the host, in the service's working directory",
+            "service {:?} runs as a host process: there is no container to exec into",
+            args.service
+        ));
+    }
     runtime()?.block_on(async {
         let engine = connect().await?;
         let observed = engine
-            .observe(&loaded.name)
+            .observe(&stack.name)
             .await
             .map_err(|e| miette!("{e}"))?;
         let target = observed
@@ -646,11 +1015,11 @@ pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> 
     })
 }
 
-/// Builds the images of services with `build:` (all of them when `force`, else only those
-/// whose image is missing).
+/// Builds the images of container services with `build:` (all of them when `force`, else only
+/// those whose image is missing). Process services are never built.
 async fn build_images(
     engine: &Engine,
-    p: &Project,
+    p: &skiff_docker::project::Project,
     only: &[String],
     force: bool,
 ) -> miette::Result<()> {
@@ -683,10 +1052,66 @@ async fn build_images(
 }
 
 pub fn build(project: &ProjectArgs, args: &ServicesArgs) -> miette::Result<ExitCode> {
-    let p = load(project, &args.services)?;
+    let stack = Stack::load(
+        project,
+        LoadOptions {
+            services: &args.services,
+            native: &[],
+            consistency: true,
+        },
+    )?;
+    if !stack.has_containers() {
+        eprintln!("Nothing to build: every service runs as a host process.");
+        return Ok(ExitCode::SUCCESS);
+    }
     runtime()?.block_on(async {
         let engine = connect().await?;
-        build_images(&engine, &p, &args.services, true).await?;
+        build_images(&engine, &stack.docker, &args.services, true).await?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actions_name_their_runtime() {
+        let processes = BTreeSet::from(["api".to_owned()]);
+        let create = Action::Create {
+            service: "api".into(),
+            number: 1,
+            name: "p-api-1".into(),
+        };
+        assert_eq!(describe(&create, &processes).0, "process p-api-1");
+        let moved = Action::Recreate {
+            service: "api".into(),
+            number: 1,
+            id: "4f2a9c0e11d2".into(),
+            name: "p-api-1".into(),
+            reason: Reason::HashChanged,
+        };
+        assert_eq!(
+            describe(&moved, &processes),
+            (
+                "process p-api-1".to_owned(),
+                "recreate (container -> process)".to_owned()
+            )
+        );
+        let removed = Action::Remove {
+            service: "old".into(),
+            id: "process:old-1".into(),
+            name: "p-old-1".into(),
+            reason: Removal::Orphan,
+        };
+        assert_eq!(describe(&removed, &processes).0, "process p-old-1");
+    }
+
+    #[test]
+    fn durations_read_as_docker_says_them() {
+        assert_eq!(human(Duration::from_secs(1)), "1 second");
+        assert_eq!(human(Duration::from_secs(59)), "59 seconds");
+        assert_eq!(human(Duration::from_secs(120)), "2 minutes");
+        assert_eq!(human(Duration::from_secs(7200)), "2 hours");
+    }
 }

@@ -1,0 +1,770 @@
+//! One stack on two runtimes: containers on the Docker Engine and host processes.
+//!
+//! [`Stack::load`] reads the compose files once and splits the services: those marked
+//! `x-skiff: {runtime: process}` (and those named by `--native`) become
+//! [`ProcessService`]s; the others stay in the Docker project. [`Stack::desired`] joins both
+//! into one planner input, so one `plan` and one `execute` drive the whole stack; [`Hybrid`]
+//! routes each action to the runtime that owns it (by the desired service, or by the
+//! instance's ID for what already runs), and `depends_on` works across runtimes because the
+//! executor waits on [`Runtime::readiness`], which the hybrid answers from the right side.
+//!
+//! Where each side reaches the other is worked out here too ([`Reach`]): a process reaches a
+//! container through its published ports on the host (`SKIFF_<SERVICE>_HOST`/`_PORT`), a
+//! container reaches a process through the host gateway (`extra_hosts:
+//! ["<service>:host-gateway"]`, added to the containers that depend on it, so they keep
+//! using the service name).
+//!
+//! Without container services the Docker Engine is never contacted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use miette::miette;
+use serde_json::{Value, json};
+use skiff_compose::LoadError;
+use skiff_docker::Engine;
+use skiff_docker::project::{DockerRuntime, Project};
+use skiff_model::compose::ServiceConfig;
+use skiff_model::xskiff::Runtime as RuntimeKind;
+use skiff_plan::{Action, Condition, Dependency, Desired, Observed, Removal, Restart, ServiceSpec};
+use skiff_process::{Origin, ProcessRuntime, ProcessService, parse_instance_id};
+use skiff_runtime::{Readiness, Runtime, RuntimeError};
+
+use crate::cli::ProjectArgs;
+use crate::commands::config::request;
+use crate::diagnostic::report;
+
+/// What to load.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions<'a> {
+    /// Services named on the command line (with what they depend on); empty for all.
+    pub services: &'a [String],
+    /// Container services to run natively (`--native`).
+    pub native: &'a [String],
+    /// Run the loader's consistency checks (off for `down`, `ps`, `logs`, as Compose does).
+    pub consistency: bool,
+}
+
+/// A published port of a container service, as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub host_ip: String,
+    /// `None` when the engine picks the host port.
+    pub published: Option<u16>,
+    pub target: u32,
+}
+
+/// A loaded stack, split by runtime.
+pub struct Stack {
+    pub name: String,
+    /// The container services only (process services are not in its JSON).
+    pub docker: Project,
+    pub processes: Vec<ProcessService>,
+    /// Every declared service (both runtimes).
+    pub declared: BTreeSet<String>,
+    /// Where process records and logs live.
+    pub state_dir: PathBuf,
+    /// Whether `state_dir` could be worked out (a stack of containers needs none).
+    state_known: bool,
+    depends_on: BTreeMap<String, Vec<Dependency>>,
+    restart: BTreeMap<String, Restart>,
+    published: BTreeMap<String, Vec<Published>>,
+}
+
+impl Stack {
+    /// Loads the compose files and splits the services by runtime.
+    ///
+    /// # Errors
+    /// Every loader error; `--native` naming a service without `x-skiff.native`; a process
+    /// service using a field only a container can honour (located in the file).
+    pub fn load(project: &ProjectArgs, opts: LoadOptions<'_>) -> miette::Result<Stack> {
+        let mut req = request(project)?;
+        req.services = opts.services.to_vec();
+        req.consistency = opts.consistency;
+        let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
+            .map_err(|(e, sources)| report(e, &sources))?;
+        // A stack of containers only works without a state directory (no HOME in a CI job).
+        let state = skiff_process::state_dir(|k| std::env::var(k).ok());
+        let located = |service: &str, field: &str, message: String, help: &str| {
+            let mut node = loaded.model.get("services").and_then(|s| s.get(service));
+            let mut span = node.map(|n| n.span);
+            for part in field.split('.') {
+                node = node.and_then(|n| n.get(part));
+                if let Some(n) = node {
+                    span = Some(n.span);
+                }
+            }
+            let err = match span {
+                Some(span) => LoadError::at(span, message),
+                None => LoadError::new(message),
+            };
+            report(err.with_help(help.to_owned()), &loaded.sources)
+        };
+        for name in opts.native {
+            let Some(service) = loaded.project.services.get(name) else {
+                return Err(miette!(
+                    help = "`skiff config --services` lists them",
+                    "--native {name}: no such service (or its profile is not active)"
+                ));
+            };
+            let ext = loaded.extensions.services.get(name);
+            if ext.is_some_and(|e| e.runtime == RuntimeKind::Process) {
+                return Err(miette!("--native {name}: it already runs as a process"));
+            }
+            if ext.and_then(|e| e.native.as_ref()).is_none() {
+                return Err(located(
+                    &service.name,
+                    "",
+                    format!("--native {name}: the service has no `x-skiff.native` command"),
+                    "add `x-skiff: {native: {command: [\"./run-it\", \"--here\"]}}` to the service",
+                ));
+            }
+        }
+        let project_dir = PathBuf::from(&loaded.working_dir);
+        let mut processes = Vec::new();
+        for (name, service) in &loaded.project.services {
+            let ext = loaded.extensions.services.get(name);
+            let origin = match ext {
+                Some(e) if e.runtime == RuntimeKind::Process => {
+                    let unsupported = skiff_process::service::unsupported_fields(service);
+                    if let Some(first) = unsupported.first() {
+                        return Err(located(
+                            name,
+                            first,
+                            format!(
+                                "services.{name}: {} cannot apply to a host process",
+                                unsupported.join(", ")
+                            ),
+                            "remove them, or drop `x-skiff: {runtime: process}` to run the \
+                             service in a container",
+                        ));
+                    }
+                    Origin::Declared(e)
+                }
+                Some(e) if opts.native.contains(name) => match e.native.as_ref() {
+                    Some(native) => Origin::Native(native),
+                    None => continue,
+                },
+                _ => continue,
+            };
+            let resolved =
+                ProcessService::from_compose(service, origin, &project_dir).map_err(|errors| {
+                    let first = &errors[0];
+                    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    located(
+                        name,
+                        &first.field,
+                        lines.join("; "),
+                        "fix the field; nothing was started",
+                    )
+                })?;
+            processes.push(resolved);
+        }
+        let (state_dir, state_known) = match state {
+            Some(dir) => (dir, true),
+            None if processes.is_empty() => (PathBuf::new(), false),
+            None => (state_dir()?, true),
+        };
+        let process_names: BTreeSet<&str> = processes.iter().map(|p| p.name.as_str()).collect();
+        let mut json = loaded.project.to_json_value();
+        if let Some(services) = json.get_mut("services").and_then(Value::as_object_mut) {
+            services.retain(|name, _| !process_names.contains(name.as_str()));
+            for (name, svc) in services.iter_mut() {
+                let Some(config) = loaded.project.services.get(name) else {
+                    continue;
+                };
+                for dep in config.depends_on.keys() {
+                    if process_names.contains(dep.as_str()) {
+                        add_host_gateway(svc, dep);
+                    }
+                }
+            }
+        }
+        let docker = Project::new(
+            &loaded.name,
+            &loaded.working_dir,
+            loaded.config_files.clone(),
+            json,
+        )
+        .map_err(|e| miette!("{e}"))?;
+        if let Err(errors) = docker.check() {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err(miette!(
+                help = "nothing was changed",
+                "the stack cannot run on the Docker Engine as written:\n  {}",
+                lines.join("\n  ")
+            ));
+        }
+        let services = &loaded.project.services;
+        Ok(Stack {
+            name: loaded.name.clone(),
+            declared: services.keys().cloned().collect(),
+            depends_on: services
+                .iter()
+                .map(|(n, s)| (n.clone(), dependencies(s)))
+                .collect(),
+            restart: services
+                .iter()
+                .map(|(n, s)| (n.clone(), restart(&s.restart)))
+                .collect(),
+            published: services
+                .iter()
+                .map(|(n, s)| (n.clone(), published(s)))
+                .collect(),
+            docker,
+            processes,
+            state_dir,
+            state_known,
+        })
+    }
+
+    /// Whether any service runs in a container (else Docker is never contacted).
+    #[must_use]
+    pub fn has_containers(&self) -> bool {
+        !self.docker.services().is_empty()
+    }
+
+    #[must_use]
+    pub fn is_process(&self, service: &str) -> bool {
+        self.processes.iter().any(|p| p.name == service)
+    }
+
+    /// Whether process records of this project may exist (they are read even when no
+    /// service is a process any more: they are then recreated or orphans).
+    #[must_use]
+    pub fn has_process_state(&self) -> bool {
+        !self.processes.is_empty() || (self.state_known && self.state_dir.join(&self.name).is_dir())
+    }
+
+    /// Scales a service (`--scale`), whichever runtime runs it.
+    ///
+    /// # Errors
+    /// No such service.
+    pub fn scale(&mut self, service: &str, replicas: u32) -> miette::Result<()> {
+        if let Some(p) = self.processes.iter_mut().find(|p| p.name == service) {
+            p.replicas = replicas;
+            return Ok(());
+        }
+        let svc = self
+            .docker
+            .json
+            .pointer_mut(&format!("/services/{service}"))
+            .ok_or_else(|| miette!("--scale: no service {service:?}"))?;
+        if let Some(m) = svc.as_object_mut() {
+            m.remove("scale");
+            let deploy = m.entry("deploy").or_insert_with(|| json!({}));
+            deploy["replicas"] = json!(replicas);
+        }
+        Ok(())
+    }
+
+    /// The planner's view: the container services as the Docker driver sees them, and the
+    /// process services with their digested configuration.
+    #[must_use]
+    pub fn desired(&self) -> Desired {
+        let mut desired = self.docker.desired();
+        if !self.has_containers() {
+            desired.networks.clear();
+            desired.volumes.clear();
+        }
+        for p in &self.processes {
+            desired.services.push(ServiceSpec {
+                name: p.name.clone(),
+                replicas: p.replicas,
+                hash: p.hash.clone(),
+                config: p.config.clone(),
+                fixed_name: p.fixed_name.clone(),
+                depends_on: self.depends_on.get(&p.name).cloned().unwrap_or_default(),
+                restart: self.restart.get(&p.name).copied().unwrap_or_default(),
+                image_id: None,
+            });
+        }
+        desired.services.sort_by(|a, b| a.name.cmp(&b.name));
+        desired
+    }
+
+    /// How process services reach the containers they depend on, and how containers reach
+    /// the process services they depend on, as declared.
+    #[must_use]
+    pub fn reach(&self) -> Vec<Reach> {
+        let mut out = Vec::new();
+        for p in &self.processes {
+            for dep in self.depends_on.get(&p.name).into_iter().flatten() {
+                if self.is_process(&dep.service) || !self.declared.contains(&dep.service) {
+                    continue;
+                }
+                out.push(Reach::ProcessToContainer {
+                    process: p.name.clone(),
+                    container: dep.service.clone(),
+                    ports: self
+                        .published
+                        .get(&dep.service)
+                        .cloned()
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        for (service, deps) in &self.depends_on {
+            if self.is_process(service) || !self.declared.contains(service) {
+                continue;
+            }
+            for dep in deps {
+                if let Some(p) = self.processes.iter().find(|p| p.name == dep.service) {
+                    out.push(Reach::ContainerToProcess {
+                        container: service.clone(),
+                        process: p.name.clone(),
+                        ports: p.ports.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Where skiff keeps process records and logs (see [`skiff_process::state_dir`]).
+///
+/// # Errors
+/// None of `SKIFF_STATE_DIR`, `XDG_STATE_HOME` and `HOME` is set.
+pub fn state_dir() -> miette::Result<PathBuf> {
+    skiff_process::state_dir(|k| std::env::var(k).ok()).ok_or_else(|| {
+        miette!(
+            help = "set SKIFF_STATE_DIR to a directory skiff may write",
+            "cannot tell where to keep process state: SKIFF_STATE_DIR, XDG_STATE_HOME and HOME are unset"
+        )
+    })
+}
+
+/// One edge between the runtimes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    ProcessToContainer {
+        process: String,
+        container: String,
+        ports: Vec<Published>,
+    },
+    ContainerToProcess {
+        container: String,
+        process: String,
+        ports: Vec<u16>,
+    },
+}
+
+/// `SKIFF_<SERVICE>_` for a service name: upper case, anything else than letters and digits
+/// as `_`.
+#[must_use]
+pub fn env_prefix(service: &str) -> String {
+    let name: String = service
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("SKIFF_{name}_")
+}
+
+/// The host address a published port is reached at.
+fn host_address(host_ip: &str) -> String {
+    match host_ip {
+        "" | "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
+        ip => ip.to_owned(),
+    }
+}
+
+/// The text lines that say where each side reaches the other.
+#[must_use]
+pub fn reach_lines(reach: &[Reach]) -> Vec<String> {
+    reach
+        .iter()
+        .map(|r| match r {
+            Reach::ProcessToContainer {
+                process,
+                container,
+                ports,
+            } => {
+                let prefix = env_prefix(container);
+                match ports.first() {
+                    None => format!(
+                        "{process} -> {container}: not reachable from the host (no published port; \
+                         add `ports: [\"<port>:<port>\"]` to {container})"
+                    ),
+                    Some(p) => {
+                        let port = p
+                            .published
+                            .map_or_else(|| "<chosen at start>".to_owned(), |n| n.to_string());
+                        format!(
+                            "{process} -> {container}: {}:{port} (published){}  [{prefix}HOST, {prefix}PORT]",
+                            host_address(&p.host_ip),
+                            if ports.len() > 1 {
+                                format!(", and {} more: {prefix}PORT_<container port>", ports.len() - 1)
+                            } else {
+                                String::new()
+                            }
+                        )
+                    }
+                }
+            }
+            Reach::ContainerToProcess {
+                container,
+                process,
+                ports,
+            } => {
+                let at = ports
+                    .first()
+                    .map_or_else(|| process.clone(), |p| format!("{process}:{p}"));
+                format!(
+                    "{container} -> {process}: {at} through the host gateway \
+                     (extra_hosts {process}:host-gateway; the process must listen on 0.0.0.0)"
+                )
+            }
+        })
+        .collect()
+}
+
+fn add_host_gateway(svc: &mut Value, host: &str) {
+    let Some(m) = svc.as_object_mut() else { return };
+    let hosts = m.entry("extra_hosts").or_insert_with(|| json!({}));
+    if let Some(h) = hosts.as_object_mut() {
+        h.entry(host.to_owned())
+            .or_insert_with(|| json!(["host-gateway"]));
+    }
+}
+
+fn dependencies(service: &ServiceConfig) -> Vec<Dependency> {
+    service
+        .depends_on
+        .iter()
+        .map(|(name, d)| Dependency {
+            service: name.clone(),
+            condition: match d.condition.as_str() {
+                "service_healthy" => Condition::ServiceHealthy,
+                "service_completed_successfully" => Condition::ServiceCompletedSuccessfully,
+                _ => Condition::ServiceStarted,
+            },
+            required: d.required,
+            restart: d.restart,
+        })
+        .collect()
+}
+
+fn restart(policy: &str) -> Restart {
+    match policy.split(':').next().unwrap_or(policy) {
+        "always" => Restart::Always,
+        "unless-stopped" => Restart::UnlessStopped,
+        "on-failure" => Restart::OnFailure,
+        _ => Restart::No,
+    }
+}
+
+fn published(service: &ServiceConfig) -> Vec<Published> {
+    service
+        .ports
+        .iter()
+        .filter(|p| p.protocol.is_empty() || p.protocol == "tcp")
+        .map(|p| Published {
+            host_ip: p.host_ip.clone(),
+            published: p.published.parse().ok(),
+            target: p.target,
+        })
+        .collect()
+}
+
+/// The observed state of both runtimes.
+///
+/// # Errors
+/// The engine or the state directory cannot be read.
+pub async fn observe(
+    engine: Option<&Engine>,
+    project: &str,
+    processes: Option<&ProcessRuntime>,
+) -> miette::Result<Observed> {
+    let mut observed = match engine {
+        Some(engine) => engine.observe(project).await.map_err(|e| miette!("{e}"))?,
+        None => Observed::default(),
+    };
+    if let Some(p) = processes {
+        observed
+            .instances
+            .extend(p.observe().map_err(|e| miette!("{e}"))?);
+    }
+    Ok(observed)
+}
+
+/// Which runtime an action's instance lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Container,
+    Process,
+}
+
+/// The side of an existing instance, by its ID.
+#[must_use]
+pub fn side_of_id(id: &str) -> Side {
+    if parse_instance_id(id).is_some() {
+        Side::Process
+    } else {
+        Side::Container
+    }
+}
+
+/// Routes plan actions to the Docker runtime or the process runtime.
+pub struct Hybrid<'a> {
+    pub stack: &'a Stack,
+    pub engine: Option<&'a Engine>,
+    pub docker: Option<DockerRuntime<'a>>,
+    pub processes: &'a ProcessRuntime,
+}
+
+impl<'a> Hybrid<'a> {
+    #[must_use]
+    pub fn new(
+        stack: &'a Stack,
+        engine: Option<&'a Engine>,
+        processes: &'a ProcessRuntime,
+    ) -> Hybrid<'a> {
+        Hybrid {
+            stack,
+            engine,
+            docker: engine.map(|engine| DockerRuntime {
+                engine,
+                project: &stack.docker,
+                stop_timeout: std::time::Duration::from_secs(10),
+            }),
+            processes,
+        }
+    }
+
+    fn docker(&self, what: &str) -> Result<&DockerRuntime<'a>, RuntimeError> {
+        self.docker.as_ref().ok_or_else(|| {
+            RuntimeError::new(
+                what.to_owned(),
+                "this needs the Docker Engine, and the stack has no container service",
+            )
+        })
+    }
+
+    fn side_of_service(&self, service: &str) -> Side {
+        if self.stack.is_process(service) {
+            Side::Process
+        } else {
+            Side::Container
+        }
+    }
+
+    /// Before a process starts: where it reaches the services it depends on, from the ports
+    /// their containers publish now (host ports the engine chose included).
+    async fn prepare_process(&self, service: &str) {
+        let deps = self
+            .stack
+            .depends_on
+            .get(service)
+            .cloned()
+            .unwrap_or_default();
+        let mut env = BTreeMap::new();
+        let containers = match self.engine {
+            Some(engine) if deps.iter().any(|d| !self.stack.is_process(&d.service)) => engine
+                .containers(&self.stack.name)
+                .await
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for dep in &deps {
+            let prefix = env_prefix(&dep.service);
+            let mut ports: Vec<(u32, String, u16)> = Vec::new();
+            if let Some(p) = self.stack.processes.iter().find(|p| p.name == dep.service) {
+                ports.extend(
+                    p.ports
+                        .iter()
+                        .map(|port| (u32::from(*port), "127.0.0.1".to_owned(), *port)),
+                );
+            } else {
+                for c in &containers {
+                    let of_dep = c
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(skiff_docker::labels::SERVICE))
+                        .is_some_and(|s| *s == dep.service);
+                    if !of_dep {
+                        continue;
+                    }
+                    for p in c.ports.iter().flatten() {
+                        let (Some(public), Some(ip)) = (p.public_port, p.ip.as_deref()) else {
+                            continue;
+                        };
+                        if ip.contains(':') {
+                            continue;
+                        }
+                        ports.push((u32::from(p.private_port), host_address(ip), public));
+                    }
+                }
+                // Declared order first: the first declared port is `_PORT`.
+                let declared = self
+                    .stack
+                    .published
+                    .get(&dep.service)
+                    .cloned()
+                    .unwrap_or_default();
+                ports.sort_by_key(|(target, _, _)| {
+                    declared
+                        .iter()
+                        .position(|d| d.target == *target)
+                        .unwrap_or(usize::MAX)
+                });
+                ports.dedup_by_key(|(target, _, _)| *target);
+            }
+            if let Some((_, host, port)) = ports.first() {
+                env.insert(format!("{prefix}HOST"), host.clone());
+                env.insert(format!("{prefix}PORT"), port.to_string());
+            }
+            for (target, _, port) in &ports {
+                env.insert(format!("{prefix}PORT_{target}"), port.to_string());
+            }
+        }
+        self.processes.set_derived_env(service, env);
+    }
+}
+
+impl Runtime for Hybrid<'_> {
+    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        match action {
+            Action::CreateNetwork { name, .. } | Action::CreateVolume { name, .. } => {
+                self.docker(&format!("create {name}"))?.apply(action).await
+            }
+            Action::Create { service, name, .. } => match self.side_of_service(service) {
+                Side::Process => {
+                    self.prepare_process(service).await;
+                    self.processes.apply(action).await
+                }
+                Side::Container => self.docker(&format!("create {name}"))?.apply(action).await,
+            },
+            Action::Start {
+                service, id, name, ..
+            } => match side_of_id(id) {
+                Side::Process => {
+                    self.prepare_process(service).await;
+                    self.processes.apply(action).await
+                }
+                Side::Container => self.docker(&format!("start {name}"))?.apply(action).await,
+            },
+            Action::Remove { id, name, .. } => match side_of_id(id) {
+                Side::Process => self.processes.apply(action).await,
+                Side::Container => self.docker(&format!("remove {name}"))?.apply(action).await,
+            },
+            Action::Recreate {
+                service,
+                number,
+                id,
+                name,
+                ..
+            } => {
+                let to = self.side_of_service(service);
+                let from = side_of_id(id);
+                if from == to {
+                    return match to {
+                        Side::Process => {
+                            self.prepare_process(service).await;
+                            self.processes.apply(action).await
+                        }
+                        Side::Container => {
+                            self.docker(&format!("recreate {name}"))?
+                                .apply(action)
+                                .await
+                        }
+                    };
+                }
+                // Moving between runtimes: the old instance goes first (it may hold the ports
+                // the new one needs), then the new one starts under the same name.
+                let remove = Action::Remove {
+                    service: service.clone(),
+                    id: id.clone(),
+                    name: name.clone(),
+                    reason: Removal::ScaleDown,
+                };
+                let create = Action::Create {
+                    service: service.clone(),
+                    number: *number,
+                    name: name.clone(),
+                };
+                match from {
+                    Side::Process => self.processes.apply(&remove).await?,
+                    Side::Container => {
+                        self.docker(&format!("remove {name}"))?
+                            .apply(&remove)
+                            .await?;
+                    }
+                }
+                match to {
+                    Side::Process => {
+                        self.prepare_process(service).await;
+                        self.processes.apply(&create).await
+                    }
+                    Side::Container => self.docker(&format!("create {name}"))?.apply(&create).await,
+                }
+            }
+        }
+    }
+
+    async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
+        match self.side_of_service(service) {
+            Side::Process => self.processes.readiness(service).await,
+            Side::Container => self.docker("observe")?.readiness(service).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_prefixes_are_shell_names() {
+        assert_eq!(env_prefix("db"), "SKIFF_DB_");
+        assert_eq!(env_prefix("my-cache.v2"), "SKIFF_MY_CACHE_V2_");
+    }
+
+    #[test]
+    fn reach_lines_say_where_and_how() {
+        let lines = reach_lines(&[
+            Reach::ProcessToContainer {
+                process: "api".into(),
+                container: "db".into(),
+                ports: vec![Published {
+                    host_ip: String::new(),
+                    published: Some(5432),
+                    target: 5432,
+                }],
+            },
+            Reach::ProcessToContainer {
+                process: "api".into(),
+                container: "cache".into(),
+                ports: Vec::new(),
+            },
+            Reach::ContainerToProcess {
+                container: "worker".into(),
+                process: "api".into(),
+                ports: vec![8080],
+            },
+        ]);
+        assert_eq!(
+            lines[0],
+            "api -> db: 127.0.0.1:5432 (published)  [SKIFF_DB_HOST, SKIFF_DB_PORT]"
+        );
+        assert!(lines[1].starts_with("api -> cache: not reachable from the host"));
+        assert!(lines[2].starts_with("worker -> api: api:8080 through the host gateway"));
+    }
+
+    #[test]
+    fn host_gateway_is_added_once() {
+        let mut svc = json!({"image": "x", "extra_hosts": {"other": ["10.0.0.1"]}});
+        add_host_gateway(&mut svc, "api");
+        add_host_gateway(&mut svc, "api");
+        assert_eq!(
+            svc["extra_hosts"],
+            json!({"other": ["10.0.0.1"], "api": ["host-gateway"]})
+        );
+    }
+}
