@@ -775,6 +775,7 @@ mod tests {
             volumes: &vols,
             secret_files: &files,
             config_files_by_key: &files,
+            image_ids: &files,
         };
         let svc = json!({
             "image": "skiff-test/app:1",
@@ -831,6 +832,7 @@ mod tests {
             volumes: &vols,
             secret_files: &files,
             config_files_by_key: &files,
+            image_ids: &files,
         };
         let e = container_request(
             &ctx,

@@ -114,14 +114,20 @@ impl Project {
                 (name.clone(), image)
             })
             .collect();
-        let lookups = wanted.iter().map(|(service, image)| async move {
+        // One inspection per image, however many services share it.
+        let images: std::collections::BTreeSet<&String> = wanted.iter().map(|(_, i)| i).collect();
+        let lookups = images.into_iter().map(|image| async move {
             let id = engine.docker.inspect_image(image).await.ok()?.id?;
-            Some((service.clone(), id))
+            Some((image.clone(), id))
         });
-        self.image_ids = futures_util::future::join_all(lookups)
+        let ids: BTreeMap<String, String> = futures_util::future::join_all(lookups)
             .await
             .into_iter()
             .flatten()
+            .collect();
+        self.image_ids = wanted
+            .into_iter()
+            .filter_map(|(service, image)| Some((service, ids.get(&image)?.clone())))
             .collect();
     }
 

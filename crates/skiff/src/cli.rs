@@ -379,7 +379,7 @@ pub struct ExportKubernetesArgs {
 #[derive(Debug, Args)]
 pub struct K8sObjectArgs {
     /// Requested size of each PersistentVolumeClaim (Compose volumes have no size).
-    #[arg(long, value_name = "QUANTITY", default_value = "1Gi")]
+    #[arg(long, value_name = "QUANTITY", default_value = "1Gi", value_parser = storage_quantity)]
     pub volume_size: String,
     /// StorageClass of the claims. Default: the cluster's default.
     #[arg(long, value_name = "NAME")]
@@ -427,6 +427,27 @@ pub struct ApplyArgs {
     pub include_secret_values: bool,
     #[command(flatten)]
     pub objects: K8sObjectArgs,
+}
+
+/// A Kubernetes storage quantity: a number with an optional binary (`Ki`..`Ei`) or decimal
+/// (`k`, `M`..`E`) suffix, as a claim's `storage` request takes it.
+fn storage_quantity(s: &str) -> Result<String, String> {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let suffix = &s[digits.len()..];
+    let number_ok = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.matches('.').count() <= 1
+        && !digits.starts_with('.')
+        && !digits.ends_with('.');
+    let suffix_ok = matches!(
+        suffix,
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" | "k" | "M" | "G" | "T" | "P" | "E"
+    );
+    if number_ok && suffix_ok {
+        Ok(s.to_owned())
+    } else {
+        Err("a Kubernetes quantity such as 10Gi, 500Mi or 1T".to_owned())
+    }
 }
 
 #[cfg(test)]
