@@ -275,3 +275,21 @@ fn config_hash_matches_the_reference_docker_compose() {
     assert_eq!(ours.len(), 3, "{ours:?}");
     assert_eq!(ours, sorted(theirs.stdout));
 }
+
+/// The published schema (`schema/x-skiff.schema.json`, for editors) is what `skiff schema`
+/// prints: regenerate it with `skiff schema > schema/x-skiff.schema.json` when the types change.
+#[test]
+fn the_published_x_skiff_schema_is_current() {
+    let published = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/x-skiff.schema.json");
+    let published = std::fs::read_to_string(published).expect("schema/x-skiff.schema.json");
+    let out = skiff(Path::new(env!("CARGO_MANIFEST_DIR")))
+        .arg("schema")
+        .output()
+        .expect("skiff runs");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        published,
+        "regenerate with `skiff schema > schema/x-skiff.schema.json`"
+    );
+}
