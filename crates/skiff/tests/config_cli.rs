@@ -1,5 +1,9 @@
 //! `skiff config` as a user runs it: real files in a temporary directory, the real binary.
 
+#![expect(clippy::print_stderr, reason = "a skipped test says why")]
+
+mod support;
+
 use assert_cmd::Command;
 use std::path::Path;
 
@@ -226,18 +230,7 @@ fn a_dependency_cycle_points_at_the_entry_that_closes_it() {
 /// `com.docker.compose.config-hash` label), service by service.
 #[test]
 fn config_hash_matches_the_reference_docker_compose() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference.sh");
-    let reference = std::process::Command::new("bash").arg(script).output();
-    let Some(reference) = reference
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI=true but the reference docker compose could not be installed"
-        );
-        eprintln!("skipping: the reference docker compose is not available");
+    let Some(reference) = support::reference_compose() else {
         return;
     };
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");

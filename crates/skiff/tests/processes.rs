@@ -10,6 +10,9 @@
 #![expect(clippy::print_stderr, reason = "a skipped test says why")]
 #![expect(clippy::unwrap_used, reason = "tests")]
 
+mod support;
+use support::engine_available;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -681,42 +684,6 @@ fn the_bundled_example_runs_without_docker() {
     assert!(String::from_utf8_lossy(&page.stdout).contains("hello from skiff"));
     s.ok(&["down"]);
     assert!(s.ps().is_empty());
-}
-
-fn engine_available() -> bool {
-    let ok = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI=true but no Docker Engine answers: the mixed-stack test cannot run"
-        );
-        eprintln!("skipping: no Docker Engine answers");
-        return false;
-    }
-    let images = Command::new("docker")
-        .args([
-            "image",
-            "inspect",
-            "skiff-test/app:1",
-            "skiff-test/busybox:1",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !images {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
-        assert!(
-            Command::new("bash")
-                .arg(script)
-                .status()
-                .is_ok_and(|s| s.success()),
-            "the test images could not be built (scripts/build-test-images.sh)"
-        );
-    }
-    true
 }
 
 /// The static test program (built by scripts/build-test-images.sh with the images).
