@@ -371,7 +371,10 @@ fn bind(model: &Node, interpolated: bool) -> Result<skiff_model::compose::Projec
 /// service attached to a network it cannot know.
 fn check_bound(p: &skiff_model::compose::Project) -> Result<()> {
     for (name, service) in &p.services {
-        if service.networks.contains_key("#extensions") {
+        if service
+            .networks
+            .contains_key(skiff_model::compose::PARKED_KEY)
+        {
             return Err(LoadError::new(format!(
                 "service {name:?} refers to undefined network #extensions: invalid compose project"
             ))

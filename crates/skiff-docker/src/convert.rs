@@ -27,13 +27,7 @@ pub struct ProjectContext<'a> {
 }
 
 /// A field of a service the engine cannot carry out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("services.{service}.{field}: {message}")]
-pub struct Unsupported {
-    pub service: String,
-    pub field: String,
-    pub message: String,
-}
+pub use skiff_runtime::Unsupported;
 
 /// The container request for instance `number` of a service, and the extra networks to
 /// connect after creation (the engine takes one network at create time on old API versions).

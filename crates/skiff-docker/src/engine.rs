@@ -425,6 +425,16 @@ impl Engine {
     }
 }
 
+/// A container's name as users write it (the engine lists `/name`).
+#[must_use]
+pub fn container_name(c: &ContainerSummary) -> String {
+    c.names
+        .as_ref()
+        .and_then(|n| n.first())
+        .map(|n| n.trim_start_matches('/').to_owned())
+        .unwrap_or_default()
+}
+
 fn is_oneoff(c: &ContainerSummary) -> bool {
     c.labels
         .as_ref()
@@ -443,12 +453,7 @@ fn instance(c: &ContainerSummary) -> Option<Instance> {
     let config = l
         .get(labels::SKIFF_CONFIG)
         .and_then(|c| serde_json::from_str(c).ok());
-    let name = c
-        .names
-        .as_ref()
-        .and_then(|n| n.first())
-        .map(|n| n.trim_start_matches('/').to_owned())
-        .unwrap_or_default();
+    let name = container_name(c);
     let state = match c.state.as_ref().map(ToString::to_string).as_deref() {
         Some("running") => State::Running,
         Some("restarting") => State::Restarting,

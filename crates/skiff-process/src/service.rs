@@ -103,14 +103,7 @@ pub enum Origin<'a> {
 }
 
 /// A field of a service that a host process cannot honour, or a value it cannot use.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("services.{service}.{field}: {message}")]
-pub struct Unsupported {
-    pub service: String,
-    /// The field's path under the service (`healthcheck.test`, `cap_add`).
-    pub field: String,
-    pub message: String,
-}
+pub use skiff_runtime::Unsupported;
 
 /// A service resolved to run as host processes.
 #[derive(Clone)]

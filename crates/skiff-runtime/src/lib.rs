@@ -32,6 +32,17 @@ impl RuntimeError {
     }
 }
 
+/// A field of a service that a runtime cannot carry out (a container field for a process, a
+/// field the engine lacks). Drivers report these before anything changes, never ignore them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("services.{service}.{field}: {message}")]
+pub struct Unsupported {
+    pub service: String,
+    /// The field's path under the service (`healthcheck.test`, `cap_add`).
+    pub field: String,
+    pub message: String,
+}
+
 /// How far a service has come, for `depends_on` conditions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

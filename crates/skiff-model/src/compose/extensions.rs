@@ -7,6 +7,8 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
+use super::PARKED_KEY as PARKED;
+
 /// Vendor extensions of a Compose object: every `x-*` key found on it, with
 /// its raw value. Deserialized through `#[serde(flatten)]`, it collects the
 /// keys a struct does not know and rejects any that do not start with `x-`
@@ -26,9 +28,6 @@ impl Extensions {
         self.0.get(key)
     }
 }
-
-/// Key that compose-go uses to park already-extracted extensions.
-const PARKED: &str = "#extensions";
 
 struct ExtensionsVisitor {
     tolerated: &'static [&'static str],

@@ -286,5 +286,6 @@ fn park_extensions(v: &mut Value, path: &mut Vec<String>) {
     }
 }
 
-/// Key under which compose-go parks a mapping's `x-*` keys.
-const PARKED_KEY: &str = "#extensions";
+/// Key under which compose-go parks a mapping's `x-*` keys. A plain map (labels, a service's
+/// networks) that had `x-` keys shows it as an entry of its own, as in compose-go.
+pub const PARKED_KEY: &str = "#extensions";

@@ -656,7 +656,7 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
                     .collect();
                 let state = c.state.as_ref().map(ToString::to_string);
                 serde_json::json!({
-                    "name": c.names.as_ref().and_then(|n| n.first()).map(|n| n.trim_start_matches('/')),
+                    "name": skiff_docker::engine::container_name(c),
                     "service": labels.get(skiff_docker::labels::SERVICE),
                     "runtime": "container",
                     "image": c.image,
@@ -671,9 +671,7 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
                 .map_err(|e| miette!("{e}"))?;
             rows.extend(observed.iter().map(process_row));
         }
-        rows.retain(|r| {
-            args.all || matches!(r["state"].as_str(), Some("running" | "restarting"))
-        });
+        rows.retain(|r| args.all || matches!(r["state"].as_str(), Some("running" | "restarting")));
         rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         if args.format == OutputFormat::Json {
             write_stdout(&serde_json::to_string_pretty(&rows).into_diagnostic()?)?;
@@ -682,10 +680,20 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
             table.load_preset(comfy_table::presets::NOTHING);
             table.set_header(["NAME", "SERVICE", "RUNTIME", "STATUS", "PORTS"]);
             for r in &rows {
-                let s = |k: &str| r.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+                let s = |k: &str| {
+                    r.get(k)
+                        .and_then(|v| v.as_str())
+                        .unwrap_or_default()
+                        .to_owned()
+                };
                 let ports = r["ports"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|p| p.as_str()).collect::<Vec<_>>().join(", "))
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| p.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
                     .unwrap_or_default();
                 table.add_row([s("name"), s("service"), s("runtime"), s("status"), ports]);
             }

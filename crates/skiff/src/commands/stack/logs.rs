@@ -97,12 +97,7 @@ pub async fn print(
             if !selected(&service) {
                 continue;
             }
-            let name = c
-                .names
-                .as_ref()
-                .and_then(|n| n.first())
-                .map(|n| n.trim_start_matches('/').to_owned())
-                .unwrap_or_default();
+            let name = skiff_docker::engine::container_name(&c);
             sources.push(Source::Container {
                 name,
                 id: c.id.clone().unwrap_or_default(),
