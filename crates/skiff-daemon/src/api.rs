@@ -6,6 +6,7 @@
 //! | `GET /v1/status[?project=]` | [`StatusResponse`] |
 //! | `GET /v1/events?since=&until=&after=&project=&service=&kind=&limit=` | [`EventsResponse`] |
 //! | `POST /v1/projects/{name}/deploy` with a [`DeployRequest`] | [`DeployOutcome`]: 200, or 500 when actions failed; 409 while another deploy of it runs; 422 when it cannot be planned |
+//! | `DELETE /v1/projects/{name}` | 204 once released (no longer supervised); 404 when not owned; 409 while a deploy of it runs |
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
 //!
 //! Errors are `{"error": "..."}`.
@@ -22,7 +23,7 @@ use axum::extract::{DefaultBodyLimit, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use skiff_store::{Store, StoreError};
@@ -31,7 +32,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
 
 use crate::DaemonError;
-use crate::core::{DeployReply, Input};
+use crate::core::{DeployReply, DeployTrigger, Input, ReleaseReply};
 use crate::event_loop::LoopHandle;
 use crate::metrics::CONTENT_TYPE;
 use crate::wire::{
@@ -64,6 +65,7 @@ pub(crate) fn router(state: ApiState) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/events", get(events))
         .route("/v1/projects/{name}/deploy", post(deploy))
+        .route("/v1/projects/{name}", delete(release))
         .route("/metrics", get(metrics))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -165,6 +167,7 @@ async fn deploy(
         .send(Input::Deploy {
             name: name.clone(),
             request,
+            trigger: DeployTrigger::Api,
             reply,
         })
         .map_err(|_| gone())?;
@@ -182,6 +185,33 @@ async fn deploy(
             format!("a deploy or drift repair of {name} is under way; try again when it ends"),
         )),
         DeployReply::Failed(error) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error)),
+    }
+}
+
+async fn release(
+    State(state): State<ApiState>,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let (reply, answer) = oneshot::channel();
+    let gone = || ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping");
+    state
+        .handle
+        .inputs
+        .send(Input::Release {
+            name: name.clone(),
+            reply,
+        })
+        .map_err(|_| gone())?;
+    match answer.await.map_err(|_| gone())? {
+        ReleaseReply::Released => Ok(StatusCode::NO_CONTENT.into_response()),
+        ReleaseReply::NotOwned => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("the daemon does not own project {name}"),
+        )),
+        ReleaseReply::Busy => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("a deploy or drift repair of {name} is under way; try again when it ends"),
+        )),
     }
 }
 

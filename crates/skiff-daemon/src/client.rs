@@ -123,6 +123,28 @@ impl Client {
         decode(status, &answer, "deploy")
     }
 
+    /// Hands a project back: the daemon stops supervising it (what runs keeps running).
+    /// `Ok(false)` when the daemon did not own it. Waits for a deploy of it under way to end.
+    ///
+    /// # Errors
+    /// The exchange failed, or a deploy of it kept running for a minute.
+    pub async fn release(&self, name: &str) -> Result<bool, ClientError> {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let (status, body) = self
+                .send(Method::DELETE, &format!("/v1/projects/{name}"), None)
+                .await?;
+            match status {
+                StatusCode::NO_CONTENT => return Ok(true),
+                StatusCode::NOT_FOUND => return Ok(false),
+                StatusCode::CONFLICT if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                }
+                _ => return Err(api_error(status, &body)),
+            }
+        }
+    }
+
     /// The Prometheus text.
     ///
     /// # Errors

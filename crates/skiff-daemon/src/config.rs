@@ -17,6 +17,10 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     /// The event history (SQLite).
     pub store: PathBuf,
+    /// Where the projects it owns are kept (one file each, mode 0600: they hold the
+    /// projects' environment values), so that a restarted daemon takes them up again.
+    /// `None`: a restarted daemon owns nothing until the next deploy.
+    pub deployments: Option<PathBuf>,
     /// An optional TCP listener, every request of which must carry the token.
     pub listen: Option<TcpListen>,
     /// How often every project is observed and compared with what was deployed, besides
@@ -38,6 +42,7 @@ impl DaemonConfig {
         DaemonConfig {
             socket: socket.into(),
             store: store.into(),
+            deployments: None,
             listen: None,
             reconcile_every: Duration::from_secs(30),
             restart: RestartConfig::default(),

@@ -47,11 +47,17 @@ pub enum Input {
     World(WorldEvent),
     /// Time to observe every project and compare it with what was deployed.
     Tick,
-    /// A project handed over (`skiff up -d`).
+    /// A project handed over (`skiff up -d`), or taken up again after a daemon restart.
     Deploy {
         name: String,
         request: DeployRequest,
+        trigger: DeployTrigger,
         reply: oneshot::Sender<DeployReply>,
+    },
+    /// A project handed back (`skiff down`, `skiff stop`): no longer supervised.
+    Release {
+        name: String,
+        reply: oneshot::Sender<ReleaseReply>,
     },
     /// Stop the loop; what runs keeps running.
     Shutdown,
@@ -88,6 +94,34 @@ pub enum Input {
         started: Instant,
         result: Result<Observed, RuntimeError>,
     },
+}
+
+/// Who handed a project over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeployTrigger {
+    /// The API (`skiff up -d`).
+    Api,
+    /// The daemon itself, starting again: it takes up the projects it owned.
+    Resume,
+}
+
+impl DeployTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            DeployTrigger::Api => "api",
+            DeployTrigger::Resume => "daemon restart",
+        }
+    }
+}
+
+/// The answer to a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseReply {
+    Released,
+    /// The daemon did not own the project.
+    NotOwned,
+    /// A deploy or repair of it runs; ask again when it ends.
+    Busy,
 }
 
 /// Why a plan runs.
@@ -160,6 +194,14 @@ pub(crate) enum Effect {
         to: oneshot::Sender<DeployReply>,
         reply: DeployReply,
     },
+    ReplyRelease {
+        to: oneshot::Sender<ReleaseReply>,
+        reply: ReleaseReply,
+    },
+    /// Forget the project's persisted deployment: the daemon no longer owns it.
+    Forget {
+        project: String,
+    },
     Stop,
 }
 
@@ -222,6 +264,8 @@ struct Project {
     reported_drift: Vec<Action>,
     /// When the last deploy or repair ended: observations begun before are stale.
     plan_ended: Option<Instant>,
+    /// Who asked for the deploy under way.
+    deploy_trigger: Option<DeployTrigger>,
 }
 
 #[derive(Debug)]
@@ -303,8 +347,10 @@ impl Core {
             Input::Deploy {
                 name,
                 request,
+                trigger,
                 reply,
-            } => self.on_deploy(&mut cx, name, request, reply),
+            } => self.on_deploy(&mut cx, name, request, trigger, reply),
+            Input::Release { name, reply } => self.on_release(&mut cx, &name, reply),
             Input::Shutdown => cx.out.push(Effect::Stop),
             Input::RestartDue {
                 project,
@@ -380,6 +426,7 @@ impl Core {
         cx: &mut Cx,
         name: String,
         request: DeployRequest,
+        trigger: DeployTrigger,
         reply: oneshot::Sender<DeployReply>,
     ) {
         let p = self.projects.entry(name.clone()).or_default();
@@ -391,10 +438,11 @@ impl Core {
             return;
         }
         p.busy = true;
+        p.deploy_trigger = Some(trigger);
         cx.record(
             Event::new(cx.wall, Kind::Deploy)
                 .project(&name)
-                .trigger("api")
+                .trigger(trigger.as_str())
                 .detail(json!({"remove_orphans": request.remove_orphans})),
         );
         cx.out.push(Effect::Run(Job::Deploy {
@@ -402,6 +450,31 @@ impl Core {
             request,
             reply,
         }));
+    }
+
+    fn on_release(&mut self, cx: &mut Cx, name: &str, reply: oneshot::Sender<ReleaseReply>) {
+        let answer = match self.projects.get(name) {
+            None => ReleaseReply::NotOwned,
+            Some(p) if p.busy => ReleaseReply::Busy,
+            Some(_) => {
+                // Scheduled restarts find no project and do nothing; running jobs report
+                // into nothing.
+                self.projects.remove(name);
+                cx.record(
+                    Event::new(cx.wall, Kind::Released)
+                        .project(name)
+                        .trigger("api"),
+                );
+                cx.out.push(Effect::Forget {
+                    project: name.to_owned(),
+                });
+                ReleaseReply::Released
+            }
+        };
+        cx.out.push(Effect::ReplyRelease {
+            to: reply,
+            reply: answer,
+        });
     }
 
     fn on_executed(
@@ -417,6 +490,7 @@ impl Core {
         };
         p.busy = false;
         p.plan_ended = Some(cx.now);
+        let trigger = p.deploy_trigger.take().unwrap_or(DeployTrigger::Api);
         let answer = match result {
             Ok(done) => {
                 if cause == Cause::Deploy {
@@ -457,7 +531,7 @@ impl Core {
                     cx.record(
                         Event::new(cx.wall, kind)
                             .project(project)
-                            .trigger("api")
+                            .trigger(trigger.as_str())
                             .detail(json!({
                                 "services": services,
                                 "actions": done.actions.len(),
@@ -509,6 +583,9 @@ impl Core {
             // The first deploy of it did not run: the daemon does not own it.
             None => {
                 self.projects.remove(project);
+                cx.out.push(Effect::Forget {
+                    project: project.to_owned(),
+                });
             }
         }
         if let Some(to) = reply {

@@ -14,8 +14,11 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::config::{Clock, DaemonConfig, Policy, RestartConfig};
-use crate::core::{Cause, Core, DeployReply, Effect, Executed, Input, Job, LiveService};
+use crate::core::{
+    Cause, Core, DeployReply, DeployTrigger, Effect, Executed, Input, Job, LiveService,
+};
 use crate::metrics::Metrics;
+use crate::persist;
 use crate::wire::DeployRequest;
 use crate::world::{Deployment, ProjectRuntime, Sink, World};
 
@@ -73,6 +76,24 @@ impl<W: World> EventLoop<W> {
                 .detail(json!({"version": env!("CARGO_PKG_VERSION")})),
         );
         self.world.watch(Sink::new(self.inputs.clone()));
+        // The projects it owned before it stopped (or was killed): deployed again, which
+        // adopts what still runs and converges the rest.
+        if let Some(dir) = &self.config.deployments {
+            match persist::load_all(dir) {
+                Ok(found) => {
+                    for (name, request) in found {
+                        let (reply, _) = oneshot::channel();
+                        let _ = self.inputs.send(Input::Deploy {
+                            name,
+                            request,
+                            trigger: DeployTrigger::Resume,
+                            reply,
+                        });
+                    }
+                }
+                Err(error) => tracing::error!(%error, "could not read the deployments it owned"),
+            }
+        }
         let every = self.config.reconcile_every;
         // Deploys observe on their own; the first tick comes one period in.
         let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
@@ -111,6 +132,16 @@ impl<W: World> EventLoop<W> {
                     Effect::Run(job) => self.start(job),
                     Effect::Reply { to, reply } => {
                         let _ = to.send(reply);
+                    }
+                    Effect::ReplyRelease { to, reply } => {
+                        let _ = to.send(reply);
+                    }
+                    Effect::Forget { project } => {
+                        if let Some(dir) = &self.config.deployments
+                            && let Err(error) = persist::forget(dir, &project)
+                        {
+                            tracing::error!(%error, project, "could not forget a deployment");
+                        }
                     }
                     Effect::Stop => stop = true,
                 }
@@ -170,8 +201,10 @@ impl<W: World> EventLoop<W> {
                 reply,
             } => {
                 let defaults = self.config.restart;
-                self.tasks
-                    .spawn(deploy(world, inputs, defaults, name, request, reply));
+                let persist = self.config.deployments.clone();
+                self.tasks.spawn(deploy(
+                    world, inputs, defaults, persist, name, request, reply,
+                ));
             }
             Job::Observe { deployment, cause } => {
                 self.tasks.spawn(async move {
@@ -226,6 +259,7 @@ async fn deploy<W: World>(
     world: Arc<W>,
     inputs: mpsc::UnboundedSender<Input>,
     defaults: RestartConfig,
+    persist_in: Option<std::path::PathBuf>,
     name: String,
     request: DeployRequest,
     reply: oneshot::Sender<DeployReply>,
@@ -242,6 +276,11 @@ async fn deploy<W: World>(
                 "the project is named {:?}, not {name:?}",
                 desired.project
             ));
+        }
+        // Written ahead: a daemon killed during the plan takes the project up again.
+        if let Some(dir) = &persist_in {
+            persist::save(dir, &name, &request)
+                .map_err(|e| format!("keep the deployment of {name}: {e}"))?;
         }
         let deployment = Arc::new(Deployment {
             name: name.clone(),

@@ -21,13 +21,17 @@
 //! - **History.** Every event, with what triggered it, goes to `skiff-store` (and the log).
 //! - **API.** JSON over HTTP on a unix socket (mode 0600), optionally on TCP with a bearer
 //!   token; Prometheus metrics on `/metrics` (routes: `GET /v1/status`, `GET /v1/events`,
-//!   `POST /v1/projects/{name}/deploy`, `GET /metrics`).
+//!   `POST /v1/projects/{name}/deploy`, `DELETE /v1/projects/{name}`, `GET /metrics`).
+//! - **Ownership survives restarts.** Each deployment is kept on disk ([`DaemonConfig::deployments`])
+//!   before its plan runs; a daemon started again deploys them again, which adopts what still
+//!   runs and converges the rest. A release (`skiff down`) forgets it.
 //!
 //! The world is a trait ([`World`]): the binary implements it over `skiff-docker` and
 //! `skiff-process`; [`fake::FakeWorld`] records what the loop asks, for tests.
 //!
 //! Non-goals: no clap, no terminal; no Docker or process specifics (they are the world's);
-//! nothing about the world is persisted here but the history (a restarted daemon observes).
+//! nothing about the world is persisted here but the history and the deployments (a
+//! restarted daemon observes).
 
 mod api;
 mod client;
@@ -38,6 +42,7 @@ mod event_loop;
 pub mod fake;
 mod logging;
 mod metrics;
+mod persist;
 mod restart;
 mod wire;
 mod world;
@@ -53,7 +58,7 @@ pub use client::{Client, ClientError};
 pub use config::{
     Clock, CrashLoopAction, CrashLoopConfig, DaemonConfig, Policy, RestartConfig, TcpListen,
 };
-pub use core::{Cause, DeployReply, Executed, Input, ObserveCause};
+pub use core::{Cause, DeployReply, DeployTrigger, Executed, Input, ObserveCause, ReleaseReply};
 pub use error::DaemonError;
 pub use logging::{LogFormat, init_logging};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;

@@ -144,11 +144,14 @@ pub enum Kind {
     Drift,
     /// A reconcile pass that found something to do.
     Reconciled,
+    /// A project was handed back (`skiff down`, `skiff stop`): the daemon no longer
+    /// supervises it.
+    Released,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 19] = [
         Kind::DaemonStarted,
         Kind::DaemonStopped,
         Kind::Deploy,
@@ -167,6 +170,7 @@ impl Kind {
         Kind::Recovered,
         Kind::Drift,
         Kind::Reconciled,
+        Kind::Released,
     ];
 
     /// The stored (and serialised) name.
@@ -191,6 +195,7 @@ impl Kind {
             Kind::Recovered => "recovered",
             Kind::Drift => "drift",
             Kind::Reconciled => "reconciled",
+            Kind::Released => "released",
         }
     }
 }

@@ -65,6 +65,7 @@ fn deploy_input() -> Input {
             daemon: None,
             remove_orphans: false,
         },
+        trigger: crate::DeployTrigger::Api,
         reply,
     }
 }
@@ -221,6 +222,8 @@ fn show(effects: Vec<Effect>, now: Instant) -> Vec<String> {
                 DeployReply::Busy => "reply busy".into(),
                 DeployReply::Failed(m) => format!("reply failed: {m}"),
             },
+            Effect::ReplyRelease { reply, .. } => format!("reply release {reply:?}"),
+            Effect::Forget { project } => format!("forget {project}"),
             Effect::Stop => "stop".into(),
         })
         .collect()
@@ -270,6 +273,7 @@ fn a_deploy_that_cannot_plan_forgets_the_project() {
         h.input(failed),
         [
             "deploy_failed shop (deploy)",
+            "forget shop",
             "reply failed: plan shop: dependency cycle: a -> b -> a"
         ]
     );

@@ -10,6 +10,7 @@ use skiff_store::{Filter, Recorded, ServiceState};
 
 use super::*;
 use crate::config::{CrashLoopAction, CrashLoopConfig};
+use crate::core::ReleaseReply;
 use crate::fake::{Behaviour, FakeWorld};
 
 struct Running {
@@ -53,6 +54,19 @@ impl Running {
                     daemon: None,
                     remove_orphans: false,
                 },
+                trigger: crate::DeployTrigger::Api,
+                reply,
+            })
+            .expect("send");
+        answer.await.expect("reply")
+    }
+
+    async fn release(&self) -> ReleaseReply {
+        let (reply, answer) = oneshot::channel();
+        self.handle
+            .inputs
+            .send(Input::Release {
+                name: "shop".into(),
                 reply,
             })
             .expect("send");
@@ -312,4 +326,52 @@ async fn a_missed_exit_is_found_at_the_next_tick_and_failed_restarts_back_off() 
     assert_eq!(times(&events, Kind::RestartFailed, start), [30, 40]);
     assert_eq!(times(&events, Kind::Restarted, start), [60]);
     assert_eq!(world.instances("shop")[0].state, skiff_plan::State::Running);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restarted_daemon_takes_up_its_projects_and_a_release_forgets_them() {
+    let world = FakeWorld::new();
+    let kept = tempfile::tempdir().expect("dir");
+    let dir = kept.path().to_owned();
+    let daemon = start(&world, |c| c.deployments = Some(dir.clone()));
+    daemon.deploy(web_always()).await;
+    assert!(dir.join("shop.json").is_file(), "kept before the plan ran");
+    daemon.stop().await;
+
+    // Started again (the world kept running): the project is deployed again, nothing is
+    // created twice, and the loop supervises it (a crash is restarted).
+    let daemon = start(&world, |c| c.deployments = Some(dir.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(world.instances("shop").len(), 1, "adopted, not duplicated");
+    world.kill("shop", "shop-web-1", 1);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        world.instances("shop")[0].state,
+        skiff_plan::State::Running,
+        "restarted by the resumed daemon"
+    );
+    assert_eq!(daemon.release().await, ReleaseReply::Released);
+    assert_eq!(daemon.release().await, ReleaseReply::NotOwned);
+    assert!(!dir.join("shop.json").exists(), "forgotten");
+    // Released: a crash is no longer the daemon's business.
+    world.kill("shop", "shop-web-1", 1);
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    assert!(matches!(
+        world.instances("shop")[0].state,
+        skiff_plan::State::Exited(1)
+    ));
+    let (events, _) = daemon.stop().await;
+    let triggers: Vec<(Kind, Option<&str>)> = events
+        .iter()
+        .filter(|r| matches!(r.event.kind, Kind::Deploy | Kind::Deployed | Kind::Released))
+        .map(|r| (r.event.kind, r.event.trigger.as_deref()))
+        .collect();
+    assert_eq!(
+        triggers,
+        [
+            (Kind::Deploy, Some("daemon restart")),
+            (Kind::Deployed, Some("daemon restart")),
+            (Kind::Released, Some("api")),
+        ]
+    );
 }
