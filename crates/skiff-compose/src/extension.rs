@@ -36,6 +36,30 @@ pub fn decode(model: &Node) -> Result<Extensions> {
     Ok(out)
 }
 
+/// Decodes every `x-skiff` key of a canonical Compose dict (a project already loaded and
+/// checked: errors are in words, without positions).
+///
+/// # Errors
+/// A key that does not decode, with its path.
+pub fn decode_json(model: &serde_json::Value) -> std::result::Result<Extensions, String> {
+    fn one<T: DeserializeOwned>(v: &serde_json::Value, at: &str) -> std::result::Result<T, String> {
+        serde_path_to_error::deserialize::<_, T>(v.clone()).map_err(|e| format!("{at}: {e}"))
+    }
+    let mut out = Extensions::default();
+    if let Some(x) = model.get("x-skiff") {
+        out.project = one(x, "x-skiff")?;
+    }
+    if let Some(services) = model.get("services").and_then(serde_json::Value::as_object) {
+        for (name, s) in services {
+            if let Some(x) = s.get("x-skiff") {
+                out.services
+                    .insert(name.clone(), one(x, &format!("services.{name}.x-skiff"))?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn typed<T: DeserializeOwned>(node: &Node, at: &str) -> Result<T> {
     let json = node.to_json();
     serde_path_to_error::deserialize::<_, T>(json).map_err(|e| {

@@ -108,13 +108,22 @@ impl Client {
             what: "the deploy request",
             message: e.to_string(),
         })?;
-        let (status, answer) = self
-            .send(
-                Method::POST,
-                &format!("/v1/projects/{name}/deploy"),
-                Some(body),
-            )
-            .await?;
+        // A deploy or repair of the project under way (a daemon that just started takes
+        // its projects up again) ends soon: wait for it, as long as a minute.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+        let (status, answer) = loop {
+            let (status, answer) = self
+                .send(
+                    Method::POST,
+                    &format!("/v1/projects/{name}/deploy"),
+                    Some(body.clone()),
+                )
+                .await?;
+            if status != StatusCode::CONFLICT || tokio::time::Instant::now() >= deadline {
+                break (status, answer);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        };
         if status == StatusCode::INTERNAL_SERVER_ERROR
             && let Ok(outcome) = serde_json::from_slice::<DeployOutcome>(&answer)
         {

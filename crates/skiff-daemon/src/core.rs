@@ -266,6 +266,9 @@ struct Project {
     plan_ended: Option<Instant>,
     /// Who asked for the deploy under way.
     deploy_trigger: Option<DeployTrigger>,
+    /// Health reports that came before the first deploy ended: the observation after it
+    /// learns states, not health, so they are replayed then.
+    early_health: Vec<WorldEvent>,
 }
 
 #[derive(Debug)]
@@ -588,6 +591,14 @@ impl Core {
                 });
             }
         }
+        let early = self
+            .projects
+            .get_mut(project)
+            .map(|p| std::mem::take(&mut p.early_health))
+            .unwrap_or_default();
+        for ev in early {
+            self.on_world(cx, ev);
+        }
         if let Some(to) = reply {
             cx.out.push(Effect::Reply { to, reply: answer });
         }
@@ -669,8 +680,12 @@ impl Core {
             tracing::debug!(project = %ev.project, "event of a project the daemon does not own");
             return;
         };
-        // Before the first deploy has run, the observation that follows it learns everything.
+        // Before the first deploy has run, the observation that follows it learns every
+        // state; health it cannot learn, so that is kept for then.
         let Some(dep) = p.deployment.clone() else {
+            if matches!(ev.change, Change::HealthChanged { .. }) {
+                p.early_health.push(ev);
+            }
             return;
         };
         let Some(spec) = dep.desired.services.iter().find(|s| s.name == ev.service) else {

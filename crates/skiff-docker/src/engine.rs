@@ -354,6 +354,35 @@ impl Engine {
             .map_err(EngineError::call(format!("start container {id}")))
     }
 
+    /// Sets a container's restart policy (`no`, `always`, `on-failure[:N]`,
+    /// `unless-stopped`), as `docker update --restart` does.
+    ///
+    /// # Errors
+    /// The engine refuses it (a container already gone is not an error).
+    pub async fn set_restart_policy(&self, id: &str, policy: &str) -> Result<(), EngineError> {
+        let (name, count) = policy.split_once(':').unwrap_or((policy, "0"));
+        let name = match name {
+            "always" => bollard::models::RestartPolicyNameEnum::ALWAYS,
+            "on-failure" => bollard::models::RestartPolicyNameEnum::ON_FAILURE,
+            "unless-stopped" => bollard::models::RestartPolicyNameEnum::UNLESS_STOPPED,
+            _ => bollard::models::RestartPolicyNameEnum::NO,
+        };
+        let body = bollard::models::ContainerUpdateBody {
+            restart_policy: Some(bollard::models::RestartPolicy {
+                name: Some(name),
+                maximum_retry_count: count.parse().ok().filter(|n: &i64| *n > 0),
+            }),
+            ..bollard::models::ContainerUpdateBody::default()
+        };
+        match self.docker.update_container(id, body).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(EngineError::call(format!("update container {id}"))(e)),
+        }
+    }
+
     /// Stops a container (the engine sends its stop signal, then kills after `timeout`).
     ///
     /// # Errors

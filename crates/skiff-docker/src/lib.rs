@@ -4,9 +4,11 @@
 pub mod build;
 pub mod convert;
 pub mod engine;
+pub mod events;
 pub mod hash;
 pub mod labels;
 pub mod project;
 
 pub use bollard;
 pub use engine::{Engine, EngineError};
+pub use events::{ContainerChange, ContainerEvent};

@@ -251,6 +251,9 @@ pub struct DockerRuntime<'a> {
     pub project: &'a Project,
     /// Grace period when stopping containers that do not set `stop_grace_period`.
     pub stop_timeout: Duration,
+    /// Whether the engine restarts containers per their `restart` policy (as docker
+    /// compose leaves it to), or never because a supervisor (the skiff daemon) does.
+    pub engine_restarts: bool,
 }
 
 impl DockerRuntime<'_> {
@@ -398,7 +401,18 @@ impl DockerRuntime<'_> {
         number: u32,
         name: &str,
     ) -> Result<(), RuntimeError> {
-        let req = self.request(service, number, name)?;
+        let mut req = self.request(service, number, name)?;
+        if !self.engine_restarts
+            && let Some(host) = req
+                .body
+                .get_mut("HostConfig")
+                .and_then(Value::as_object_mut)
+        {
+            host.insert(
+                "RestartPolicy".into(),
+                json!({"Name": "no", "MaximumRetryCount": 0}),
+            );
+        }
         let body: ContainerCreateBody = serde_json::from_value(req.body.clone())
             .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))?;
         let opts = CreateContainerOptionsBuilder::default().name(name).build();

@@ -56,6 +56,8 @@ pub struct ProcessRuntime {
     state_dir: PathBuf,
     services: BTreeMap<String, ProcessService>,
     backoff: BackoffConfig,
+    /// Restarts are the caller's (the daemon's loop): supervisors never restart.
+    caller_restarts: bool,
     reports: mpsc::UnboundedSender<Report>,
     owned: Mutex<BTreeMap<InstanceId, Supervisor>>,
     /// Variables worked out at start time (where dependencies are reached); not part of the
@@ -82,6 +84,7 @@ impl ProcessRuntime {
                 factor: 2,
                 reset_after: std::time::Duration::from_secs(30),
             },
+            caller_restarts: false,
             reports,
             owned: Mutex::new(BTreeMap::new()),
             derived_env: Mutex::new(BTreeMap::new()),
@@ -93,6 +96,39 @@ impl ProcessRuntime {
     pub fn with_backoff(mut self, backoff: BackoffConfig) -> ProcessRuntime {
         self.backoff = backoff;
         self
+    }
+
+    /// Supervisors report exits but never restart: the caller decides (the daemon's loop,
+    /// with its own backoff and crash loops), through [`Self::restart_instance`].
+    #[must_use]
+    pub fn with_caller_restarts(mut self) -> ProcessRuntime {
+        self.caller_restarts = true;
+        self
+    }
+
+    fn policy(&self, service: &ProcessService) -> crate::supervisor::RestartPolicy {
+        if self.caller_restarts {
+            crate::supervisor::RestartPolicy::No
+        } else {
+            service.restart
+        }
+    }
+
+    /// Runs an instance afresh: stops it where it still runs (its record is kept), then
+    /// starts it again under the same name, supervised here.
+    ///
+    /// # Errors
+    /// It could not be stopped, or not started again.
+    pub async fn restart_instance(
+        &self,
+        service: &str,
+        number: u32,
+        name: &str,
+    ) -> Result<(), RuntimeError> {
+        self.stop_instance(service, number, AfterStop::KeepRecord)
+            .await
+            .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))?;
+        self.start(service, number, name).await
     }
 
     #[must_use]
@@ -192,7 +228,7 @@ impl ProcessRuntime {
                 name: r.name.clone(),
                 config_hash: svc.hash.clone(),
                 healthcheck: svc.healthcheck.clone(),
-                restart: svc.restart,
+                restart: self.policy(svc),
                 backoff: self.backoff,
                 state_dir: self.state_dir.clone(),
                 recorded_config: Some(svc.config.clone()),
@@ -250,7 +286,7 @@ impl ProcessRuntime {
             name: name.to_owned(),
             config_hash: svc.hash.clone(),
             healthcheck: svc.healthcheck.clone(),
-            restart: svc.restart,
+            restart: self.policy(svc),
             backoff: self.backoff,
             state_dir: self.state_dir.clone(),
             recorded_config: Some(svc.config.clone()),

@@ -387,6 +387,13 @@ impl Supervisor {
     ///
     /// # Errors
     /// The group could not be stopped, or the record not deleted.
+    /// Lets go of the instance without stopping it: supervision goes on while this process's
+    /// runtime runs, and the process outlives it (its record says it runs, so that the next
+    /// skiff process adopts it). For a supervisor that exits and leaves its services running.
+    pub fn detach(self) {
+        std::mem::forget(self.commands);
+    }
+
     pub async fn stop(self, after: AfterStop) -> Result<Option<Exit>, ProcessError> {
         let (reply, answer) = oneshot::channel();
         let sent = self.commands.send(Command::Stop { reply }).is_ok();

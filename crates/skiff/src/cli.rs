@@ -101,6 +101,29 @@ pub enum Command {
     /// the cluster). PersistentVolumeClaims are never pruned.
     #[command(after_help = APPLY_EXAMPLES)]
     Apply(ApplyArgs),
+    /// Run the skiff daemon: it keeps the stacks handed to it by `skiff up -d` converged.
+    ///
+    /// It watches the engine's events, process exits and healthchecks, restarts what crashed
+    /// or turned unhealthy (at once, then after 10 s doubling to 5 min; a crash loop slows
+    /// down to one restart per 5 min), repairs or reports drift (a container removed or
+    /// changed by hand), and records every event (`skiff events`, `skiff status`). Restarts
+    /// follow each service's `restart:` policy, as Compose's do: a service without one is
+    /// not restarted.
+    ///
+    /// The API listens on a unix socket (mode 0600); `--listen` adds TCP, where every request
+    /// must carry the token. SIGTERM stops the daemon and leaves the stacks running; started
+    /// again, it takes up the stacks it owned. `skiff down` and `skiff stop` hand a stack back.
+    #[command(after_help = DAEMON_EXAMPLES)]
+    Daemon(DaemonArgs),
+    /// Per service of the stacks the daemon keeps: state, health, restarts, uptime, last
+    /// error. Read from the daemon, or from its history when none runs. Every project, or
+    /// the one named with -p.
+    Status(StatusArgs),
+    /// The daemon's history: deploys, starts, exits with their codes, health changes,
+    /// restarts and what triggered them, drift, crash loops. Every project, or the one named
+    /// with -p.
+    #[command(after_help = EVENTS_EXAMPLES)]
+    Events(EventsArgs),
     /// Print the JSON schema of skiff's `x-skiff` extension (for editor completion).
     Schema,
     /// Print shell completions.
@@ -112,6 +135,133 @@ pub enum Command {
     /// in its own session, then keeps its processes running until they are stopped).
     #[command(hide = true)]
     Supervise(SuperviseArgs),
+}
+
+const DAEMON_EXAMPLES: &str = "Examples:
+  skiff daemon                                   # in the foreground, logs on stderr
+  skiff daemon --log-format json                 # one JSON object per log line
+  SKIFF_DAEMON_TOKEN=$(cat /etc/skiff/token) skiff daemon --listen 0.0.0.0:7077
+  skiff daemon install --dry-run                 # print the systemd unit
+  sudo skiff daemon install                      # write it to /etc/systemd/system/skiff.service
+
+Then `skiff up -d` hands stacks to it; `skiff status`, `skiff events -f`.";
+
+const EVENTS_EXAMPLES: &str = "Examples:
+  skiff events --since 1h
+  skiff events --service web --kind exited,restarted
+  skiff events --since 2026-11-24T08:00:00Z --format json | jq .
+  skiff events -f                                # follow";
+
+/// Where the daemon listens, for every command that talks to it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DaemonTarget {
+    /// The daemon's unix socket. Default: `$SKIFF_STATE_DIR/daemon.sock` (the state
+    /// directory is `$XDG_STATE_HOME/skiff` or `~/.local/state/skiff` otherwise).
+    #[arg(long, env = "SKIFF_DAEMON_SOCKET", value_name = "PATH", global = true)]
+    pub socket: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    #[command(subcommand)]
+    pub command: Option<DaemonCommand>,
+    #[command(flatten)]
+    pub target: DaemonTarget,
+    /// Also listen on TCP at HOST:PORT. Every request must carry `Authorization: Bearer
+    /// <token>`, the token read from SKIFF_DAEMON_TOKEN or --token-file (never an argument:
+    /// arguments show in `ps`).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// A file holding the TCP token (its first line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Log lines as text or JSON (one object per line).
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub log_format: OutputFormat,
+    /// How often every stack is observed and compared with what was deployed, besides the
+    /// engine's events and process reports (Go duration: 30s, 1m).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub reconcile_every: std::time::Duration,
+    /// The delay before the second restart of a failing instance (the first is immediate);
+    /// it doubles up to --backoff-max. A stack's `x-skiff.daemon` may set its own.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = parse_duration)]
+    pub backoff_initial: std::time::Duration,
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    pub backoff_max: std::time::Duration,
+    /// Log debug lines too.
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Write a systemd unit that runs `skiff daemon` (with the flags given after `install`).
+    ///
+    /// The unit stops only the daemon (`KillMode=process`): stopping or restarting it leaves
+    /// the stacks running, and the daemon takes them up again when it starts.
+    Install(InstallArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// Print the unit instead of writing it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where to write `skiff.service`.
+    #[arg(long, default_value = "/etc/systemd/system", value_name = "DIR")]
+    pub unit_dir: std::path::PathBuf,
+    /// The daemon's state directory (history, socket, deployments, process records).
+    #[arg(long, default_value = "/var/lib/skiff", value_name = "DIR")]
+    pub state_dir: std::path::PathBuf,
+    /// Also listen on TCP (the token is read from --token-file).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub listen: Option<std::net::SocketAddr>,
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub token_file: Option<std::path::PathBuf>,
+    /// Logs as JSON lines in the journal.
+    #[arg(long)]
+    pub json_logs: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub target: DaemonTarget,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    #[command(flatten)]
+    pub target: DaemonTarget,
+    /// Only events at or after this time: RFC 3339 (2026-11-24T08:00:00Z) or a duration
+    /// ago (90s, 15m, 2h, 7d).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only events before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Only this service's events.
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+    /// Only these kinds, comma-separated (deploy, started, exited, health, restarted,
+    /// crash_loop, drift, ...).
+    #[arg(long, value_name = "KINDS")]
+    pub kind: Option<String>,
+    /// Keep printing new events as they happen.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// At most this many (the newest).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    skiff_model::xskiff::parse_go_duration(text)
+        .map_err(|e| format!("{e} (examples: 30s, 1m30s, 5m)"))
 }
 
 #[derive(Debug, Args)]

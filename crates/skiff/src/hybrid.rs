@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use miette::miette;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use skiff_compose::LoadError;
 use skiff_docker::Engine;
@@ -69,6 +70,30 @@ pub struct Stack {
     depends_on: BTreeMap<String, Vec<Dependency>>,
     restart: BTreeMap<String, Restart>,
     published: BTreeMap<String, Vec<Published>>,
+    /// The project's `x-skiff.daemon` section.
+    pub daemon: Option<skiff_model::xskiff::Daemon>,
+    /// What it was made from, for the daemon (scaling included).
+    pub source: StackSource,
+}
+
+/// A loaded stack as `skiff up -d` hands it to the daemon: the project after loading (the
+/// canonical Compose dict, environment values included; never logged) and the command's
+/// choices. The daemon makes the same [`Stack`] of it without reading any file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StackSource {
+    pub name: String,
+    pub working_dir: String,
+    pub config_files: Vec<String>,
+    pub canonical: Value,
+    /// `--native` services.
+    #[serde(default)]
+    pub native: Vec<String>,
+    /// `--scale` overrides.
+    #[serde(default)]
+    pub scale: BTreeMap<String, u32>,
+    /// Where process records and logs live, as the client worked it out.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Stack {
@@ -100,14 +125,67 @@ impl Stack {
             };
             report(err.with_help(help.to_owned()), &loaded.sources)
         };
-        for name in opts.native {
-            let Some(service) = loaded.project.services.get(name) else {
+        let source = StackSource {
+            name: loaded.name.clone(),
+            working_dir: loaded.working_dir.clone(),
+            config_files: loaded.config_files.clone(),
+            canonical: skiff_compose::compose_json(&loaded.model),
+            native: opts.native.to_vec(),
+            scale: BTreeMap::new(),
+            state_dir: state.clone(),
+        };
+        Stack::assemble(
+            source,
+            &loaded.project,
+            &loaded.extensions,
+            state.is_some(),
+            &located,
+        )
+    }
+
+    /// The stack as `skiff up -d` handed it to the daemon.
+    ///
+    /// # Errors
+    /// The source does not bind (it was not made by [`Stack::load`] of this version), or a
+    /// check of [`Stack::load`] fails, in words.
+    pub fn from_source(source: StackSource) -> Result<Stack, String> {
+        let project = skiff_model::compose::project_from_value(source.canonical.clone())
+            .map_err(|e| format!("invalid project: {e}"))?;
+        let extensions = skiff_compose::extension::decode_json(&source.canonical)?;
+        let plain = |service: &str, field: &str, message: String, _help: &str| {
+            let at = if field.is_empty() {
+                format!("services.{service}")
+            } else {
+                format!("services.{service}.{field}")
+            };
+            miette!("{at}: {message}")
+        };
+        let known = source.state_dir.is_some();
+        let scale = source.scale.clone();
+        let mut stack = Stack::assemble(source, &project, &extensions, known, &plain)
+            .map_err(|e| format!("{e:?}"))?;
+        for (service, replicas) in scale {
+            stack.scale(&service, replicas).map_err(|e| e.to_string())?;
+        }
+        Ok(stack)
+    }
+
+    /// The stack from a loaded project: services split by runtime and checked.
+    fn assemble(
+        source: StackSource,
+        project: &skiff_model::compose::Project,
+        extensions: &skiff_compose::extension::Extensions,
+        state_known: bool,
+        located: &dyn Fn(&str, &str, String, &str) -> miette::Report,
+    ) -> miette::Result<Stack> {
+        for name in &source.native {
+            let Some(service) = project.services.get(name) else {
                 return Err(miette!(
                     help = "`skiff config --services` lists them",
                     "--native {name}: no such service (or its profile is not active)"
                 ));
             };
-            let ext = loaded.extensions.services.get(name);
+            let ext = extensions.services.get(name);
             if ext.is_some_and(|e| e.runtime == RuntimeKind::Process) {
                 return Err(miette!("--native {name}: it already runs as a process"));
             }
@@ -120,10 +198,10 @@ impl Stack {
                 ));
             }
         }
-        let project_dir = PathBuf::from(&loaded.working_dir);
+        let project_dir = PathBuf::from(&source.working_dir);
         let mut processes = Vec::new();
-        for (name, service) in &loaded.project.services {
-            let ext = loaded.extensions.services.get(name);
+        for (name, service) in &project.services {
+            let ext = extensions.services.get(name);
             let origin = match ext {
                 Some(e) if e.runtime == RuntimeKind::Process => {
                     let unsupported = skiff_process::service::unsupported_fields(service);
@@ -141,7 +219,7 @@ impl Stack {
                     }
                     Origin::Declared(e)
                 }
-                Some(e) if opts.native.contains(name) => match e.native.as_ref() {
+                Some(e) if source.native.contains(name) => match e.native.as_ref() {
                     Some(native) => Origin::Native(native),
                     None => continue,
                 },
@@ -160,17 +238,17 @@ impl Stack {
                 })?;
             processes.push(resolved);
         }
-        let (state_dir, state_known) = match state {
-            Some(dir) => (dir, true),
-            None if processes.is_empty() => (PathBuf::new(), false),
-            None => (state_dir()?, true),
+        let (state_dir, state_known) = match &source.state_dir {
+            Some(dir) if state_known => (dir.clone(), true),
+            _ if processes.is_empty() => (PathBuf::new(), false),
+            _ => (state_dir()?, true),
         };
         let process_names: BTreeSet<&str> = processes.iter().map(|p| p.name.as_str()).collect();
-        let mut json = loaded.project.to_json_value();
+        let mut json = project.to_json_value();
         if let Some(services) = json.get_mut("services").and_then(Value::as_object_mut) {
             services.retain(|name, _| !process_names.contains(name.as_str()));
             for (name, svc) in services.iter_mut() {
-                let Some(config) = loaded.project.services.get(name) else {
+                let Some(config) = project.services.get(name) else {
                     continue;
                 };
                 for dep in config.depends_on.keys() {
@@ -181,9 +259,9 @@ impl Stack {
             }
         }
         let docker = Project::new(
-            &loaded.name,
-            &loaded.working_dir,
-            loaded.config_files.clone(),
+            &source.name,
+            &source.working_dir,
+            source.config_files.clone(),
             json,
         )
         .map_err(|e| miette!("{e}"))?;
@@ -195,9 +273,9 @@ impl Stack {
                 lines.join("\n  ")
             ));
         }
-        let services = &loaded.project.services;
+        let services = &project.services;
         Ok(Stack {
-            name: loaded.name.clone(),
+            name: source.name.clone(),
             declared: services.keys().cloned().collect(),
             depends_on: services
                 .iter()
@@ -215,6 +293,8 @@ impl Stack {
             processes,
             state_dir,
             state_known,
+            daemon: extensions.project.daemon.clone(),
+            source,
         })
     }
 
@@ -241,6 +321,7 @@ impl Stack {
     /// # Errors
     /// No such service.
     pub fn scale(&mut self, service: &str, replicas: u32) -> miette::Result<()> {
+        self.source.scale.insert(service.to_owned(), replicas);
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == service) {
             p.replicas = replicas;
             return Ok(());
@@ -533,6 +614,7 @@ impl<'a> Hybrid<'a> {
                 engine,
                 project: &stack.docker,
                 stop_timeout: std::time::Duration::from_secs(10),
+                engine_restarts: true,
             }),
             processes,
         }
@@ -553,6 +635,12 @@ impl<'a> Hybrid<'a> {
         } else {
             Side::Container
         }
+    }
+
+    /// Before a process is started again by the daemon: where it reaches its dependencies
+    /// now (a container's host port may have changed).
+    pub async fn prepare_for_restart(&self, service: &str) {
+        self.prepare_process(service).await;
     }
 
     /// Before a process starts: where it reaches the services it depends on, from the ports

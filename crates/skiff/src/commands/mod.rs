@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub(crate) mod config;
+pub(crate) mod daemon;
 mod k8s;
 mod stack;
 
@@ -26,6 +27,9 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Exec(args) => stack::exec(&cli.project, &args),
         Command::Build(args) => stack::build(&cli.project, &args),
         Command::Supervise(args) => stack::supervise(&args),
+        Command::Daemon(args) => daemon::run(&args),
+        Command::Status(args) => daemon::status(&cli.project, &args),
+        Command::Events(args) => daemon::events(&cli.project, &args),
         Command::Schema => {
             let schema = skiff_model::xskiff::json_schema();
             let text = serde_json::to_string_pretty(&schema).map_err(|e| miette::miette!("{e}"))?;

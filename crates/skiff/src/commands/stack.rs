@@ -302,6 +302,27 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
         }
         let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
         let processes = processes(&stack, tx);
+        let json = args.format == OutputFormat::Json;
+        if role == Role::Cli
+            && args.detach
+            && let Some(client) = super::daemon::client().await
+        {
+            // A daemon runs: it converges the stack and keeps it so.
+            let outcome = super::daemon::deploy(&client, &stack, args.remove_orphans).await?;
+            report_deploy(&stack, &outcome, json, started)?;
+            if !outcome.errors.is_empty() {
+                return Err(miette!(
+                    help = format!("`skiff events -p {}` and `skiff logs SERVICE` show why; the daemon keeps trying per each service's restart policy", stack.name),
+                    "the stack did not converge:\n  {}",
+                    outcome.errors.join("\n  ")
+                ));
+            }
+            if args.wait {
+                let hybrid = Hybrid::new(&stack, engine.as_ref(), &processes);
+                wait_all(&hybrid, &stack.desired(), Duration::from_secs(args.timeout)).await?;
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
         let lock = if stack.has_process_state() {
             let lock = supervision::lock(&stack).await?;
             processes.sweep().await.map_err(|e| miette!("{e}"))?;
@@ -332,7 +353,6 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
             },
         )
         .map_err(|e| miette!("{e}"))?;
-        let json = args.format == OutputFormat::Json;
         if role == Role::Cli && !json {
             print_reach(&stack);
         }
@@ -421,6 +441,58 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What the daemon did with a stack handed to it.
+fn report_deploy(
+    stack: &Stack,
+    outcome: &skiff_daemon::DeployOutcome,
+    json: bool,
+    started: Instant,
+) -> miette::Result<()> {
+    if json {
+        let text = serde_json::to_string(&serde_json::json!({
+            "daemon": true,
+            "project": outcome.project,
+            "actions": outcome.actions,
+            "errors": outcome.errors,
+        }))
+        .into_diagnostic()?;
+        return crate::commands::write_stdout(&text);
+    }
+    print_reach(stack);
+    let describe = describe_for(stack);
+    for action in &outcome.actions {
+        let (what, why) = describe(action);
+        eprintln!(
+            "{what}: done{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(" ({why})")
+            }
+        );
+    }
+    let desired = stack.desired();
+    let restarting: Vec<&str> = desired
+        .services
+        .iter()
+        .filter(|s| s.restart == skiff_plan::Restart::No)
+        .map(|s| s.name.as_str())
+        .collect();
+    eprintln!(
+        "Handed to the skiff daemon ({} action{}, {:.2}s): it restarts what crashes and repairs drift; `skiff status`, `skiff events`.",
+        outcome.actions.len(),
+        if outcome.actions.len() == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
+    if !restarting.is_empty() {
+        eprintln!(
+            "Not restarted when they exit (no `restart:` policy, as in Compose): {}.",
+            restarting.join(", ")
+        );
+    }
+    Ok(())
 }
 
 async fn wait_all(
@@ -567,6 +639,8 @@ async fn stop_instances(
 pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> {
     let stack = Stack::load(project, LoadOptions::default())?;
     runtime()?.block_on(async {
+        // The daemon would otherwise put back what `down` removes.
+        super::daemon::release(&stack.name, true).await?;
         let engine = engine_for(&stack).await?;
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let processes = processes(&stack, tx);
@@ -828,6 +902,9 @@ fn lifecycle_as(
         let engine = engine_for(&stack).await?;
         let (tx, reports) = tokio::sync::mpsc::unbounded_channel();
         let processes = processes(&stack, tx);
+        // A stack the daemon keeps is taken back while it is stopped (it would restart
+        // it); `start` and `restart` hand it back, and the daemon starts what is stopped.
+        let kept = role == Role::Cli && super::daemon::release(&stack.name, verb == "stop").await?;
         if role == Role::Cli && matches!(verb, "stop" | "restart") {
             let lock = if stack.has_process_state() {
                 Some(supervision::lock(&stack).await?)
@@ -855,6 +932,18 @@ fn lifecycle_as(
             }
         }
         if verb == "stop" {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if kept && let Some(client) = super::daemon::client().await {
+            let started = Instant::now();
+            let outcome = super::daemon::deploy(&client, &stack, false).await?;
+            report_deploy(&stack, &outcome, false, started)?;
+            if !outcome.errors.is_empty() {
+                return Err(miette!(
+                    "{verb} did not finish:\n  {}",
+                    outcome.errors.join("\n  ")
+                ));
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let observed = observe(&stack, engine.as_ref(), &processes).await?;

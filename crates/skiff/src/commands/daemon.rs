@@ -1,0 +1,544 @@
+//! `skiff daemon`, `skiff daemon install`, `skiff status`, `skiff events`, and how the
+//! other commands find the daemon ([`client`]).
+#![expect(
+    clippy::print_stderr,
+    reason = "the terminal edge: status lines and notes go to stderr"
+)]
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use comfy_table::{Table, presets::NOTHING};
+use miette::{IntoDiagnostic, miette};
+use skiff_daemon::{Client, DaemonConfig, EventsQuery, LogFormat, RestartConfig, TcpListen};
+use skiff_store::{Filter, Recorded, ServiceSummary, Store};
+
+use crate::cli::{
+    DaemonArgs, DaemonCommand, DaemonTarget, EventsArgs, InstallArgs, OutputFormat, ProjectArgs,
+    StatusArgs,
+};
+use crate::commands::write_stdout;
+use crate::host_world::HostWorld;
+
+/// Where the daemon keeps its socket, history and deployments.
+pub struct Paths {
+    pub socket: PathBuf,
+    pub store: PathBuf,
+    pub deployments: PathBuf,
+}
+
+impl Paths {
+    /// From `--socket` (or SKIFF_DAEMON_SOCKET) and the state directory.
+    ///
+    /// # Errors
+    /// No state directory can be worked out and no socket was named.
+    pub fn new(target: &DaemonTarget) -> miette::Result<Paths> {
+        let state = skiff_process::state_dir(|k| std::env::var(k).ok());
+        let dir = match (&state, &target.socket) {
+            (Some(dir), _) => dir.clone(),
+            (None, Some(socket)) => socket
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+            (None, None) => crate::hybrid::state_dir()?,
+        };
+        Ok(Paths {
+            socket: target
+                .socket
+                .clone()
+                .or_else(|| std::env::var_os("SKIFF_DAEMON_SOCKET").map(PathBuf::from))
+                .unwrap_or_else(|| dir.join("daemon.sock")),
+            store: dir.join("daemon.db"),
+            deployments: dir.join("deployments"),
+        })
+    }
+}
+
+/// The daemon, when one answers on its socket; `None` otherwise (the CLI then works alone).
+/// `SKIFF_NO_DAEMON=1` makes the CLI work alone even when one runs.
+pub async fn client() -> Option<Client> {
+    if std::env::var_os("SKIFF_NO_DAEMON").is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
+    }
+    let paths = Paths::new(&DaemonTarget::default()).ok()?;
+    Client::connect(&paths.socket).await.ok()
+}
+
+/// Hands a stack to the daemon (`up -d`): it converges it and keeps it so.
+///
+/// # Errors
+/// The daemon refused or failed the deploy.
+pub async fn deploy(
+    client: &Client,
+    stack: &crate::hybrid::Stack,
+    remove_orphans: bool,
+) -> miette::Result<skiff_daemon::DeployOutcome> {
+    let request = skiff_daemon::DeployRequest {
+        project: serde_json::to_value(&stack.source).into_diagnostic()?,
+        daemon: stack.daemon.clone(),
+        remove_orphans,
+    };
+    client.deploy(&stack.name, &request).await.map_err(|e| {
+        miette!(
+            help = format!("`skiff events -p {}` shows what the daemon did", stack.name),
+            "{e}"
+        )
+    })
+}
+
+/// Takes a stack back from the daemon (`down`, `stop`), if it keeps it: from here on it is
+/// no longer restarted or repaired. Returns whether it was kept.
+///
+/// # Errors
+/// The daemon answered with an error.
+pub async fn release(name: &str, announce: bool) -> miette::Result<bool> {
+    let Some(client) = client().await else {
+        return Ok(false);
+    };
+    let released = client.release(name).await.map_err(|e| miette!("{e}"))?;
+    if released && announce {
+        eprintln!("The skiff daemon no longer keeps {name} (`skiff up -d` hands it back).");
+    }
+    Ok(released)
+}
+
+fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .into_diagnostic()
+}
+
+pub fn run(args: &DaemonArgs) -> miette::Result<ExitCode> {
+    if let Some(DaemonCommand::Install(install)) = &args.command {
+        return self::install(install);
+    }
+    let paths = Paths::new(&args.target)?;
+    let format = match args.log_format {
+        OutputFormat::Text => LogFormat::Text,
+        OutputFormat::Json => LogFormat::Json,
+    };
+    let level = if args.verbose {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::INFO
+    };
+    skiff_daemon::init_logging(format, level).map_err(|e| miette!("{e}"))?;
+    let mut config = DaemonConfig::new(&paths.socket, &paths.store);
+    config.deployments = Some(paths.deployments.clone());
+    config.reconcile_every = args.reconcile_every;
+    let mut restart = RestartConfig::default();
+    restart.backoff.initial = args.backoff_initial;
+    restart.backoff.max = args.backoff_max;
+    config.restart = restart;
+    if let Some(addr) = args.listen {
+        config.listen = Some(TcpListen {
+            addr,
+            token: token(args.token_file.as_deref())?,
+        });
+    }
+    let env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let world = HostWorld::new(env);
+    runtime()?.block_on(async move {
+        let shutdown = async {
+            use tokio::signal::unix::{SignalKind, signal};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+            tracing::info!("asked to stop: the stacks keep running");
+        };
+        skiff_daemon::run(config, world, shutdown)
+            .await
+            .map_err(|e| {
+                miette!(
+                    help = "another daemon may run already: `skiff status` asks it",
+                    "{e}"
+                )
+            })
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The TCP token: SKIFF_DAEMON_TOKEN, else the first line of `--token-file`.
+fn token(file: Option<&Path>) -> miette::Result<String> {
+    let token = match (std::env::var("SKIFF_DAEMON_TOKEN").ok(), file) {
+        (_, Some(file)) => std::fs::read_to_string(file)
+            .map_err(|e| miette!("cannot read the token file {}: {e}", file.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        (Some(token), None) => token.trim().to_owned(),
+        (None, None) => String::new(),
+    };
+    if token.len() < 16 {
+        return Err(miette!(
+            help = "generate one: `head -c 32 /dev/urandom | base64 > token && chmod 600 token`, then --token-file token",
+            "--listen needs a token of at least 16 characters, from SKIFF_DAEMON_TOKEN or --token-file"
+        ));
+    }
+    Ok(token)
+}
+
+/// The systemd unit for these settings.
+fn unit(exe: &Path, args: &InstallArgs) -> String {
+    let mut exec = format!("{} daemon", exe.display());
+    if let Some(listen) = args.listen {
+        exec.push_str(&format!(" --listen {listen}"));
+    }
+    if let Some(file) = &args.token_file {
+        exec.push_str(&format!(" --token-file {}", file.display()));
+    }
+    if args.json_logs {
+        exec.push_str(" --log-format json");
+    }
+    format!(
+        "# Written by `skiff daemon install`.\n\
+         [Unit]\n\
+         Description=skiff daemon: keeps compose stacks converged\n\
+         Documentation=man:skiff(1)\n\
+         After=docker.service network-online.target\n\
+         Wants=network-online.target\n\
+         \n\
+         [Service]\n\
+         Type=simple\n\
+         ExecStart={exec}\n\
+         Environment=SKIFF_STATE_DIR={state}\n\
+         Restart=always\n\
+         RestartSec=2\n\
+         # Stopping or restarting the daemon leaves the stacks running: only skiff itself is\n\
+         # signalled, and it takes the stacks up again when it starts.\n\
+         KillMode=process\n\
+         TimeoutStopSec=30\n\
+         \n\
+         [Install]\n\
+         WantedBy=multi-user.target\n",
+        state = args.state_dir.display(),
+    )
+}
+
+fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
+    let exe =
+        std::env::current_exe().map_err(|e| miette!("cannot find skiff's own executable: {e}"))?;
+    let text = unit(&exe, args);
+    if args.dry_run {
+        write_stdout(&text)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let path = args.unit_dir.join("skiff.service");
+    let temp = args.unit_dir.join(".skiff.service.tmp");
+    std::fs::write(&temp, &text)
+        .and_then(|()| std::fs::rename(&temp, &path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            miette!(
+                help = "run it as root, or pass --unit-dir (~/.config/systemd/user for a user unit), or --dry-run to print it",
+                "cannot write {}: {e}",
+                path.display()
+            )
+        })?;
+    eprintln!(
+        "Wrote {}. Start it with:\n  systemctl daemon-reload && systemctl enable --now skiff",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since 15m` or an RFC 3339 time.
+fn parse_time(flag: &str, text: &str) -> miette::Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let ago = if let Some(days) = text.strip_suffix('d') {
+        days.parse::<u64>()
+            .ok()
+            .map(|d| Duration::from_secs(d * 86_400))
+    } else {
+        skiff_model::xskiff::parse_go_duration(text).ok()
+    };
+    let ago = ago.ok_or_else(|| {
+        miette!("{flag} {text:?}: expected an RFC 3339 time (2026-11-24T08:00:00Z) or a duration ago (90s, 15m, 2h, 7d)")
+    })?;
+    Ok(Utc::now() - chrono::Duration::from_std(ago).unwrap_or_default())
+}
+
+pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
+    let paths = Paths::new(&args.target)?;
+    let name = project.project_name.clone();
+    let services = runtime()?.block_on(async {
+        match Client::connect(&paths.socket).await {
+            Ok(client) => client
+                .status()
+                .await
+                .map(|r| {
+                    r.services
+                        .into_iter()
+                        .map(|s| (s.summary, s.next_restart))
+                        .collect::<Vec<_>>()
+                })
+                .map_err(|e| miette!("{e}")),
+            Err(_) => {
+                let store = open_history(&paths)?;
+                eprintln!(
+                    "No daemon answers at {}; from its history:",
+                    paths.socket.display()
+                );
+                store
+                    .summary(None)
+                    .map(|s| s.into_iter().map(|s| (s, None)).collect())
+                    .map_err(|e| miette!("{e}"))
+            }
+        }
+    })?;
+    let services: Vec<(ServiceSummary, Option<DateTime<Utc>>)> = services
+        .into_iter()
+        .filter(|(s, _)| name.as_deref().is_none_or(|n| s.project == n))
+        .collect();
+    if args.format == OutputFormat::Json {
+        let rows: Vec<serde_json::Value> = services
+            .iter()
+            .map(|(s, next)| {
+                let mut v = serde_json::to_value(s).unwrap_or_default();
+                if let (Some(next), Some(m)) = (next, v.as_object_mut()) {
+                    m.insert("next_restart".into(), serde_json::json!(next));
+                }
+                v
+            })
+            .collect();
+        write_stdout(&serde_json::to_string_pretty(&rows).into_diagnostic()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if services.is_empty() {
+        eprintln!("The daemon keeps no stack. `skiff up -d` hands one to it.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let now = Utc::now();
+    let mut table = Table::new();
+    table.load_preset(NOTHING).set_header([
+        "PROJECT",
+        "SERVICE",
+        "STATE",
+        "HEALTH",
+        "RESTARTS",
+        "UP",
+        "LAST ERROR",
+    ]);
+    for (s, next) in &services {
+        let state = serde_json::to_value(s.state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let state = match next {
+            Some(at) => format!(
+                "{state} (next restart in {})",
+                human((*at - now).to_std().unwrap_or_default())
+            ),
+            None => format!("{state} {}/{}", s.running, s.instances),
+        };
+        table.add_row([
+            s.project.clone(),
+            s.service.clone(),
+            state,
+            s.health.map_or("-", skiff_store::Health::as_str).to_owned(),
+            s.restarts.to_string(),
+            s.up_since.map_or_else(
+                || "-".to_owned(),
+                |t| human((now - t).to_std().unwrap_or_default()),
+            ),
+            s.last_error.as_ref().map_or_else(
+                || "-".to_owned(),
+                |e| {
+                    format!(
+                        "{} ago: {}",
+                        human((now - e.time).to_std().unwrap_or_default()),
+                        e.message
+                    )
+                },
+            ),
+        ]);
+    }
+    write_stdout(&table.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_history(paths: &Paths) -> miette::Result<Store> {
+    if !paths.store.exists() {
+        return Err(miette!(
+            help = "start one with `skiff daemon` (or `skiff daemon install`)",
+            "no daemon answers at {}, and none has kept a history at {}",
+            paths.socket.display(),
+            paths.store.display()
+        ));
+    }
+    Store::open(&paths.store).map_err(|e| miette!("{e}"))
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{}s", s / 60, s % 60),
+        3600..86_400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+pub fn events(project: &ProjectArgs, args: &EventsArgs) -> miette::Result<ExitCode> {
+    let paths = Paths::new(&args.target)?;
+    let mut query = EventsQuery {
+        since: args
+            .since
+            .as_deref()
+            .map(|t| parse_time("--since", t))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|t| parse_time("--until", t))
+            .transpose()?,
+        project: project.project_name.clone(),
+        service: args.service.clone(),
+        kind: args.kind.clone(),
+        limit: args.limit,
+        after: None,
+    };
+    // Check the kinds here, so that a typo is an error with or without a daemon.
+    let filter = query.filter().map_err(|e| miette!("--kind: {e}"))?;
+    let json = args.format == OutputFormat::Json;
+    runtime()?.block_on(async {
+        let client = Client::connect(&paths.socket).await.ok();
+        let store = if client.is_none() {
+            if !json && std::io::stderr().is_terminal() {
+                eprintln!(
+                    "No daemon answers at {}; from its history:",
+                    paths.socket.display()
+                );
+            }
+            Some(open_history(&paths)?)
+        } else {
+            None
+        };
+        let fetch = |query: EventsQuery| {
+            let client = client.clone();
+            let store = &store;
+            let filter = Filter {
+                after: query.after,
+                ..filter.clone()
+            };
+            async move {
+                match (client, store) {
+                    (Some(c), _) => c.events(&query).await.map_err(|e| miette!("{e}")),
+                    (None, Some(s)) => s.query(&filter).map_err(|e| miette!("{e}")),
+                    (None, None) => Ok(Vec::new()),
+                }
+            }
+        };
+        let mut last = None;
+        loop {
+            let batch = fetch(EventsQuery {
+                after: last,
+                ..query.clone()
+            })
+            .await?;
+            if let Some(r) = batch.last() {
+                last = Some(r.id);
+            }
+            print_events(&batch, json)?;
+            if !args.follow {
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Following: only what comes next, however old `--since` was.
+            query.limit = None;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    })
+}
+
+fn print_events(events: &[Recorded], json: bool) -> miette::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut out = String::new();
+    for r in events {
+        if json {
+            out.push_str(&serde_json::to_string(r).into_diagnostic()?);
+            out.push('\n');
+            continue;
+        }
+        let e = &r.event;
+        let mut line = format!(
+            "{} {:<17} {}",
+            e.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e.kind.as_str(),
+            e.instance
+                .as_deref()
+                .or(e.service.as_deref())
+                .or(e.project.as_deref())
+                .unwrap_or("daemon")
+        );
+        if let Some(code) = e.exit_code {
+            line.push_str(&format!(" code={code}"));
+        }
+        if let Some(h) = e.health {
+            line.push_str(&format!(" {}", h.as_str()));
+        }
+        if let Some(t) = &e.trigger {
+            line.push_str(&format!(" ({t})"));
+        }
+        if !e.detail.is_null() {
+            line.push_str(&format!(" {}", e.detail));
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    write_stdout(out.trim_end())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unit_stops_only_the_daemon_and_keeps_the_token_out_of_the_command_line() {
+        let args = InstallArgs {
+            dry_run: true,
+            unit_dir: PathBuf::from("/etc/systemd/system"),
+            state_dir: PathBuf::from("/var/lib/skiff"),
+            listen: Some("0.0.0.0:7077".parse().expect("addr")),
+            token_file: Some(PathBuf::from("/etc/skiff/token")),
+            json_logs: true,
+        };
+        let text = unit(Path::new("/usr/local/bin/skiff"), &args);
+        assert!(text.contains("\nKillMode=process\n"), "{text}");
+        assert!(text.contains(
+            "\nExecStart=/usr/local/bin/skiff daemon --listen 0.0.0.0:7077 --token-file /etc/skiff/token --log-format json\n"
+        ));
+        assert!(text.contains("\nEnvironment=SKIFF_STATE_DIR=/var/lib/skiff\n"));
+        assert!(text.contains("\nWantedBy=multi-user.target\n"));
+    }
+
+    #[test]
+    fn times_are_rfc3339_or_ago() {
+        let t = parse_time("--since", "2026-11-24T08:00:00Z").expect("rfc3339");
+        assert_eq!(t.to_rfc3339(), "2026-11-24T08:00:00+00:00");
+        let ago = Utc::now() - parse_time("--since", "2h").expect("ago");
+        assert!((ago.num_seconds() - 7200).abs() < 5);
+        let week = Utc::now() - parse_time("--since", "7d").expect("days");
+        assert!((week.num_seconds() - 7 * 86_400).abs() < 5);
+        assert!(parse_time("--since", "yesterday").is_err());
+    }
+}

@@ -1,0 +1,404 @@
+//! The daemon's world on this host: containers on the Docker Engine and host processes,
+//! through the same [`Hybrid`] runtime the CLI uses ([`skiff_daemon::World`]).
+//!
+//! A deployment arrives as a [`StackSource`] (what `skiff up -d` loaded). Restarts are the
+//! daemon's: containers it creates carry the engine restart policy `no`, and containers it
+//! takes over get it through `docker update`; process supervisors report exits and never
+//! restart on their own. What happens is reported into the loop from two sources: the
+//! engine's event stream (start, die with the exit code, health, destroy; reconnected when it
+//! breaks) and the process supervisors' reports.
+//!
+//! Processes hold their output pipes to the daemon: a daemon that is killed leaves its
+//! processes running until they next write; the next daemon takes over those still running
+//! (same configuration) and restarts the others, never starting a second copy (records and
+//! the planner decide, as for the CLI).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use skiff_daemon::{Change, Deployment, InstanceRef, Sink, World, WorldEvent};
+use skiff_docker::{ContainerChange, Engine};
+use skiff_plan::{Action, Desired, Observed};
+use skiff_process::{ProcessRuntime, Report, Supervisor, parse_instance_id};
+use skiff_runtime::{Readiness, Runtime, RuntimeError};
+use tokio::sync::mpsc;
+
+use crate::hybrid::{self, Hybrid, Side, Stack, StackSource, side_of_id};
+
+/// One deployed project: its stack and the process runtime that supervises its processes.
+struct Hosted {
+    stack: Stack,
+    processes: ProcessRuntime,
+}
+
+pub struct HostWorld {
+    env: std::collections::HashMap<String, String>,
+    engine: tokio::sync::OnceCell<Engine>,
+    projects: Mutex<BTreeMap<String, Arc<Hosted>>>,
+    /// Supervisors of projects deployed again: kept running until a plan stops them
+    /// (through their records' stop markers, as any skiff process stops them).
+    retired: Mutex<Vec<Supervisor>>,
+    sink: Arc<Mutex<Option<Sink>>>,
+}
+
+impl HostWorld {
+    #[must_use]
+    pub fn new(env: std::collections::HashMap<String, String>) -> HostWorld {
+        HostWorld {
+            env,
+            engine: tokio::sync::OnceCell::new(),
+            projects: Mutex::new(BTreeMap::new()),
+            retired: Mutex::new(Vec::new()),
+            sink: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// The engine, connected on first need (a daemon of process-only stacks never needs it).
+    async fn engine(&self) -> Result<&Engine, RuntimeError> {
+        self.engine
+            .get_or_try_init(|| Engine::connect(&self.env))
+            .await
+            .map_err(|e| RuntimeError::new("connect to the Docker Engine", e.to_string()))
+    }
+
+    async fn engine_for(&self, stack: &Stack) -> Result<Option<&Engine>, RuntimeError> {
+        if stack.has_containers() {
+            self.engine().await.map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn hosted(&self, name: &str) -> Result<Arc<Hosted>, RuntimeError> {
+        self.projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RuntimeError::new(format!("act on project {name}"), "not deployed here"))
+    }
+
+    fn hybrid<'a>(&self, hosted: &'a Hosted, engine: Option<&'a Engine>) -> Hybrid<'a> {
+        let mut hybrid = Hybrid::new(&hosted.stack, engine, &hosted.processes);
+        if let Some(docker) = hybrid.docker.as_mut() {
+            docker.engine_restarts = false;
+        }
+        hybrid
+    }
+
+    /// Forwards a project's supervisor reports into the loop.
+    fn forward(&self, stack: &Stack, mut reports: mpsc::UnboundedReceiver<Report>) {
+        let sink = Arc::clone(&self.sink);
+        let fixed: BTreeMap<String, String> = stack
+            .processes
+            .iter()
+            .filter_map(|p| Some((p.name.clone(), p.fixed_name.clone()?)))
+            .collect();
+        tokio::spawn(async move {
+            while let Some(report) = reports.recv().await {
+                let Some(change) = process_change(&report.event) else {
+                    continue;
+                };
+                let id = &report.instance;
+                let name = fixed
+                    .get(&id.service)
+                    .cloned()
+                    .unwrap_or_else(|| format!("{}-{}-{}", id.project, id.service, id.number));
+                let event = WorldEvent {
+                    project: id.project.clone(),
+                    service: id.service.clone(),
+                    instance: name,
+                    id: skiff_process::instance_id(&id.service, id.number),
+                    change,
+                };
+                let sent = sink
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                    .is_some_and(|s| s.send(event));
+                if !sent {
+                    tracing::debug!("a process report found no loop to go to");
+                }
+            }
+        });
+    }
+}
+
+impl Drop for HostWorld {
+    /// The daemon stops and the stacks keep running: its supervisors let go of their
+    /// processes instead of stopping them; the next daemon adopts them.
+    fn drop(&mut self) {
+        let projects =
+            std::mem::take(&mut *self.projects.lock().unwrap_or_else(PoisonError::into_inner));
+        for hosted in projects.values() {
+            for s in hosted.processes.take_supervisors() {
+                s.detach();
+            }
+        }
+        for s in self
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            s.detach();
+        }
+    }
+}
+
+/// What a supervisor's report means to the loop; `None` for its own bookkeeping.
+fn process_change(event: &skiff_process::Event) -> Option<Change> {
+    use skiff_process::Event as E;
+    Some(match event {
+        E::Started { .. } | E::Adopted { .. } => Change::Started,
+        E::Exited { exit, .. } => Change::Exited {
+            code: exit.code().unwrap_or(-1),
+        },
+        E::SpawnFailed { .. } => Change::Exited { code: -1 },
+        E::HealthChanged { health, .. } => Change::HealthChanged {
+            health: match health {
+                skiff_process::Health::Starting => skiff_store::Health::Starting,
+                skiff_process::Health::Healthy => skiff_store::Health::Healthy,
+                skiff_process::Health::Unhealthy => skiff_store::Health::Unhealthy,
+            },
+        },
+        E::Restarting { .. } | E::Error { .. } | E::Finished { .. } => return None,
+    })
+}
+
+fn container_change(change: ContainerChange) -> Change {
+    match change {
+        ContainerChange::Started => Change::Started,
+        ContainerChange::Died { exit_code } => Change::Exited { code: exit_code },
+        ContainerChange::Healthy => Change::HealthChanged {
+            health: skiff_store::Health::Healthy,
+        },
+        ContainerChange::Unhealthy => Change::HealthChanged {
+            health: skiff_store::Health::Unhealthy,
+        },
+        ContainerChange::Destroyed => Change::Removed,
+    }
+}
+
+fn err(what: &str) -> impl FnOnce(miette::Report) -> RuntimeError + '_ {
+    move |e| RuntimeError::new(what.to_owned(), e.to_string())
+}
+
+impl World for HostWorld {
+    async fn desired(
+        &self,
+        name: &str,
+        project: &serde_json::Value,
+    ) -> Result<Desired, RuntimeError> {
+        let what = format!("read project {name}");
+        let source: StackSource = serde_json::from_value(project.clone())
+            .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
+        let mut stack =
+            Stack::from_source(source).map_err(|e| RuntimeError::new(what.clone(), e))?;
+        let engine = self.engine_for(&stack).await?;
+        if let Some(engine) = engine {
+            stack.docker.resolve_images(engine).await;
+            // Restarts are the daemon's from now on, not the engine's as well.
+            for c in engine.containers(&stack.name).await.unwrap_or_default() {
+                if let Some(id) = c.id.as_deref()
+                    && let Err(e) = engine.set_restart_policy(id, "no").await
+                {
+                    tracing::warn!(error = %e, "could not take over a container's restarts");
+                }
+            }
+        }
+        let (tx, reports) = mpsc::unbounded_channel();
+        let processes =
+            ProcessRuntime::new(&stack.name, &stack.state_dir, stack.processes.clone(), tx)
+                .with_caller_restarts();
+        self.forward(&stack, reports);
+        if stack.has_process_state() {
+            processes
+                .sweep()
+                .await
+                .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
+        }
+        let desired = stack.desired();
+        let hosted = Arc::new(Hosted { stack, processes });
+        let previous = self
+            .projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), Arc::clone(&hosted));
+        if let Some(previous) = previous {
+            self.retired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(previous.processes.take_supervisors());
+        }
+        // Processes whose supervisor died with an earlier daemon: supervised again.
+        for adopted in hosted.processes.adopt_unsupervised().await {
+            tracing::info!(
+                instance = adopted,
+                "process taken over from an earlier supervisor"
+            );
+        }
+        Ok(desired)
+    }
+
+    async fn observe(&self, deployment: &Deployment) -> Result<Observed, RuntimeError> {
+        let hosted = self.hosted(&deployment.name)?;
+        let engine = self.engine_for(&hosted.stack).await?;
+        hybrid::observe(
+            engine,
+            &hosted.stack.name,
+            hosted
+                .stack
+                .has_process_state()
+                .then_some(&hosted.processes),
+        )
+        .await
+        .map_err(err("observe"))
+    }
+
+    async fn apply(&self, deployment: &Deployment, action: &Action) -> Result<(), RuntimeError> {
+        let hosted = self.hosted(&deployment.name)?;
+        let engine = self.engine_for(&hosted.stack).await?;
+        self.hybrid(&hosted, engine).apply(action).await
+    }
+
+    async fn readiness(
+        &self,
+        deployment: &Deployment,
+        service: &str,
+    ) -> Result<(Readiness, bool), RuntimeError> {
+        let hosted = self.hosted(&deployment.name)?;
+        let engine = self.engine_for(&hosted.stack).await?;
+        self.hybrid(&hosted, engine).readiness(service).await
+    }
+
+    async fn restart(
+        &self,
+        deployment: &Deployment,
+        instance: &InstanceRef,
+    ) -> Result<(), RuntimeError> {
+        let hosted = self.hosted(&deployment.name)?;
+        match side_of_id(&instance.id) {
+            Side::Process => {
+                let (service, number) = parse_instance_id(&instance.id).ok_or_else(|| {
+                    RuntimeError::new(format!("restart {}", instance.name), "not a process")
+                })?;
+                self.hybrid(&hosted, None)
+                    .prepare_for_restart(service)
+                    .await;
+                hosted
+                    .processes
+                    .restart_instance(service, number, &instance.name)
+                    .await
+            }
+            Side::Container => {
+                let engine = self.engine().await?;
+                let what = format!("restart {}", instance.name);
+                let grace = hosted
+                    .stack
+                    .docker
+                    .json
+                    .pointer(&format!("/services/{}/stop_grace_period", instance.service))
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
+                    .unwrap_or(Duration::from_secs(10));
+                let (_, state, _) = engine
+                    .health(&instance.id)
+                    .await
+                    .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
+                if state == "running" {
+                    engine
+                        .stop(&instance.id, Some(grace))
+                        .await
+                        .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
+                }
+                engine
+                    .start(&instance.id)
+                    .await
+                    .map_err(|e| RuntimeError::new(what, e.to_string()))
+            }
+        }
+    }
+
+    fn watch(&self, sink: Sink) {
+        *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink.clone());
+        let env = self.env.clone();
+        tokio::spawn(async move {
+            let mut announced = false;
+            loop {
+                let engine = match Engine::connect(&env).await {
+                    Ok(engine) => engine,
+                    Err(e) => {
+                        if !announced {
+                            tracing::info!(error = %e, "no Docker Engine to follow (yet); retrying");
+                            announced = true;
+                        }
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                        continue;
+                    }
+                };
+                announced = false;
+                let mut events = std::pin::pin!(engine.container_events());
+                tracing::info!("following the Docker Engine's events");
+                while let Some(event) = events.next().await {
+                    match event {
+                        Ok(e) => {
+                            let sent = sink.send(WorldEvent {
+                                project: e.project,
+                                service: e.service,
+                                instance: e.name,
+                                id: e.id,
+                                change: container_change(e.change),
+                            });
+                            if !sent {
+                                return;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the engine's event stream broke; reconnecting");
+                            break;
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_reports_map_onto_changes() {
+        use skiff_process::{Event as E, Exit};
+        assert_eq!(
+            process_change(&E::Exited {
+                exit: Exit::Code(3),
+                ran_for: Duration::ZERO
+            }),
+            Some(Change::Exited { code: 3 })
+        );
+        assert_eq!(
+            process_change(&E::Started {
+                pid: 1,
+                restarts: 0
+            }),
+            Some(Change::Started)
+        );
+        assert_eq!(
+            process_change(&E::Restarting {
+                after: Duration::ZERO,
+                attempt: 1
+            }),
+            None
+        );
+        assert_eq!(
+            container_change(ContainerChange::Died { exit_code: 137 }),
+            Change::Exited { code: 137 }
+        );
+    }
+}

@@ -1,0 +1,559 @@
+//! The daemon on the real Docker Engine and real processes: `skiff daemon` runs as a child
+//! with its own state directory; `skiff up -d` hands it a stack of containers and host
+//! processes; containers and processes are killed by hand and come back; a crash loop's
+//! backoff is read from the history; the daemon is SIGKILLed at many points and converges
+//! without duplicates when started again; TCP without the token gets 401. Skips with a
+//! message when no engine answers; fails under `CI=true`.
+#![expect(clippy::print_stderr, reason = "a skipped test says why")]
+
+mod support;
+use support::engine_available;
+
+use std::io::{Read, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A daemon and one project, each in temporary directories; everything is removed on drop.
+struct World {
+    state: tempfile::TempDir,
+    project: tempfile::TempDir,
+    name: String,
+    daemon: Option<Child>,
+    /// `--listen` address, if any.
+    listen: Option<String>,
+}
+
+const TOKEN: &str = "test-token-0123456789abcdef";
+
+impl World {
+    fn new(name: &str, compose: &str) -> World {
+        let w = World {
+            state: tempfile::tempdir().expect("state"),
+            project: tempfile::tempdir().expect("project"),
+            name: name.to_owned(),
+            daemon: None,
+            listen: None,
+        };
+        w.write(compose);
+        w.docker_cleanup();
+        w
+    }
+
+    fn write(&self, compose: &str) {
+        std::fs::write(self.project.path().join("compose.yaml"), compose).expect("write");
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_skiff"));
+        c.env("SKIFF_STATE_DIR", self.state.path())
+            .env_remove("SKIFF_DAEMON_SOCKET")
+            .env_remove("SKIFF_NO_DAEMON")
+            .env("NO_COLOR", "1")
+            .current_dir(self.project.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn start_daemon(&mut self) {
+        let mut c = self.command();
+        c.args([
+            "daemon",
+            "--reconcile-every",
+            "2s",
+            "--backoff-initial",
+            "1s",
+            "--backoff-max",
+            "4s",
+        ]);
+        if let Some(addr) = &self.listen {
+            c.args(["--listen", addr]).env("SKIFF_DAEMON_TOKEN", TOKEN);
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.state.path().join("daemon.log"))
+            .expect("log");
+        let child = c
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("daemon starts");
+        self.daemon = Some(child);
+        let socket = self.state.path().join("daemon.sock");
+        wait_for("the daemon's socket", Duration::from_secs(10), || {
+            std::os::unix::net::UnixStream::connect(&socket).is_ok()
+        });
+    }
+
+    fn kill_daemon(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn stop_daemon(&mut self) -> std::process::ExitStatus {
+        let mut child = self.daemon.take().expect("a daemon runs");
+        nix_kill(child.id(), "TERM");
+        child.wait().expect("wait")
+    }
+
+    fn skiff(&self, args: &[&str]) -> Output {
+        self.command()
+            .args(["-p", &self.name])
+            .args(args)
+            .output()
+            .expect("skiff runs")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.skiff(args);
+        assert!(
+            out.status.success(),
+            "skiff {args:?} failed:\n{}\n{}\ndaemon log:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.daemon_log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn daemon_log(&self) -> String {
+        let text =
+            std::fs::read_to_string(self.state.path().join("daemon.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    /// The history, as `skiff events --format json` prints it.
+    fn events(&self, kinds: &str) -> Vec<Value> {
+        self.ok(&["events", "--kind", kinds, "--format", "json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON event"))
+            .collect()
+    }
+
+    /// `(name, state)` of the project's containers.
+    fn containers(&self) -> Vec<(String, String)> {
+        let out = Command::new("docker")
+            .args([
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.name),
+                "--format",
+                "{{.Names}} {{.State}}",
+            ])
+            .output()
+            .expect("docker ps");
+        let mut v: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The pid recorded for a process instance.
+    fn process_pid(&self, service: &str, number: u32) -> Option<i32> {
+        let path = self
+            .state
+            .path()
+            .join(&self.name)
+            .join(format!("{service}-{number}.json"));
+        let record: Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        record["pid"].as_i64().and_then(|p| i32::try_from(p).ok())
+    }
+
+    /// Live processes whose command line contains `marker`.
+    fn processes_with(&self, marker: &str) -> usize {
+        std::fs::read_dir("/proc")
+            .expect("proc")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
+            .filter(|e| {
+                std::fs::read(e.path().join("cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+            })
+            .filter(|e| {
+                // Zombies are not running.
+                std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+                    !s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+            })
+            .count()
+    }
+
+    fn docker_cleanup(&self) {
+        let ids = Command::new("docker")
+            .args([
+                "ps",
+                "-aq",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.name),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ids: Vec<&str> = ids.split_whitespace().collect();
+        if !ids.is_empty() {
+            let _ = Command::new("docker")
+                .arg("rm")
+                .arg("-f")
+                .args(&ids)
+                .output();
+        }
+        let nets = Command::new("docker")
+            .args([
+                "network",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=com.docker.compose.project={}", self.name),
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for n in nets.split_whitespace() {
+            let _ = Command::new("docker").args(["network", "rm", n]).output();
+        }
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.kill_daemon();
+        let _ = self.skiff(&["down"]);
+        self.docker_cleanup();
+    }
+}
+
+fn nix_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status();
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn running(containers: &[(String, String)]) -> Vec<String> {
+    containers
+        .iter()
+        .filter(|(_, s)| s == "running")
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
+const STACK: &str = r#"
+services:
+  web:
+    image: skiff-test/app:1
+    restart: always
+    healthcheck:
+      test: ["CMD", "/bin/skiff-testapp", "check", "health"]
+      interval: 1s
+  crash:
+    image: skiff-test/busybox:1
+    command: ["sh", "-c", "sleep 0.2; exit 3"]
+    restart: always
+  once:
+    image: skiff-test/busybox:1
+    command: ["true"]
+  proc:
+    x-skiff: {runtime: process}
+    command: ["sleep", "3600.MARKER"]
+    restart: always
+"#;
+
+#[test]
+fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
+    if !engine_available() {
+        return;
+    }
+    let marker = format!("36{}.5", std::process::id() % 100);
+    let mut w = World::new("skiffdmn", &STACK.replace("3600.MARKER", &marker));
+    w.listen = Some(format!("127.0.0.1:{}", free_port()));
+    w.start_daemon();
+    w.ok(&["up", "-d"]);
+    wait_for("web and proc to run", Duration::from_secs(20), || {
+        running(&w.containers()).contains(&"skiffdmn-web-1".to_owned())
+            && w.process_pid("proc", 1).is_some()
+    });
+
+    // A container killed by hand is started again at once; the engine's own restart policy
+    // is off (the daemon's backoff decides).
+    assert_eq!(
+        Command::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{.HostConfig.RestartPolicy.Name}}",
+                "skiffdmn-web-1"
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .expect("inspect"),
+        "no"
+    );
+    let killed = Instant::now();
+    let kill = Command::new("docker")
+        .args(["kill", "skiffdmn-web-1"])
+        .output()
+        .expect("docker kill");
+    assert!(kill.status.success());
+    wait_for("web restarted", Duration::from_secs(10), || {
+        w.events("restarted")
+            .iter()
+            .any(|e| e["instance"] == "skiffdmn-web-1")
+    });
+    eprintln!("container restarted {:?} after the kill", killed.elapsed());
+    wait_for("web running", Duration::from_secs(10), || {
+        running(&w.containers()).contains(&"skiffdmn-web-1".to_owned())
+    });
+
+    // A process killed by hand: restarted once, never twice.
+    let pid = w.process_pid("proc", 1).expect("proc runs");
+    nix_kill(u32::try_from(pid).expect("pid"), "KILL");
+    wait_for("proc restarted", Duration::from_secs(10), || {
+        w.process_pid("proc", 1).is_some_and(|p| p != pid) && w.processes_with(&marker) == 1
+    });
+
+    // The crash loop: restarts at once, then after 1 s, 2 s, 4 s, 4 s... (the backoff this
+    // daemon was given), read from the history.
+    wait_for("five crash restarts", Duration::from_secs(40), || {
+        w.events("restarted")
+            .iter()
+            .filter(|e| e["instance"] == "skiffdmn-crash-1")
+            .count()
+            >= 5
+    });
+    let scheduled: Vec<u64> = w
+        .events("restart_scheduled")
+        .iter()
+        .filter(|e| e["instance"] == "skiffdmn-crash-1")
+        .map(|e| e["detail"]["delay_ms"].as_u64().expect("delay"))
+        .collect();
+    assert_eq!(scheduled[..5], [0, 1000, 2000, 4000, 4000], "{scheduled:?}");
+    // And the restarts really came that much later than the exits that caused them.
+    let events = w.events("exited,restarted");
+    let times = |kind: &str| -> Vec<chrono::DateTime<chrono::Utc>> {
+        events
+            .iter()
+            .filter(|e| e["instance"] == "skiffdmn-crash-1" && e["kind"] == kind)
+            .map(|e| e["time"].as_str().expect("time").parse().expect("rfc3339"))
+            .collect()
+    };
+    let (exits, restarts) = (times("exited"), times("restarted"));
+    for (i, delay) in scheduled.iter().take(4).enumerate() {
+        let waited = (restarts[i] - exits[i]).num_milliseconds();
+        let delay = i64::try_from(*delay).expect("delay");
+        assert!(
+            waited >= delay && waited < delay + 1500,
+            "restart {i}: waited {waited} ms for a {delay} ms backoff"
+        );
+    }
+    // A one-shot without a restart policy stays exited (Compose's default is `no`).
+    assert!(
+        w.containers()
+            .iter()
+            .any(|(n, s)| n == "skiffdmn-once-1" && s == "exited")
+    );
+
+    // Status, per service.
+    let status: Value = serde_json::from_str(&w.ok(&["status", "--format", "json"])).expect("json");
+    let web = status
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|s| s["service"] == "web")
+        .expect("web");
+    assert!(web["restarts"].as_u64().expect("restarts") >= 1, "{web}");
+
+    // TCP: 401 without the token, 200 with it.
+    let addr = w.listen.clone().expect("listen");
+    assert!(http(&addr, "/v1/status", None).starts_with("HTTP/1.1 401"));
+    assert!(http(&addr, "/v1/status", Some("wrong-token-0123456789")).starts_with("HTTP/1.1 401"));
+    assert!(http(&addr, "/v1/status", Some(TOKEN)).starts_with("HTTP/1.1 200"));
+    let metrics = http(&addr, "/metrics", Some(TOKEN));
+    assert!(
+        metrics.contains("skiff_service_restarts_total{project=\"skiffdmn\",service=\"web\"}"),
+        "{metrics}"
+    );
+
+    // SIGTERM: the daemon stops, the stack keeps running.
+    assert!(w.stop_daemon().success());
+    assert!(running(&w.containers()).contains(&"skiffdmn-web-1".to_owned()));
+    assert_eq!(w.processes_with(&marker), 1);
+
+    // Started again, it takes the stack up: the web container killed now comes back.
+    w.start_daemon();
+    wait_for("the stack taken up again", Duration::from_secs(10), || {
+        w.events("deployed")
+            .iter()
+            .any(|e| e["trigger"] == "daemon restart")
+    });
+    Command::new("docker")
+        .args(["kill", "skiffdmn-web-1"])
+        .output()
+        .expect("docker kill");
+    wait_for(
+        "web restarted by the new daemon",
+        Duration::from_secs(15),
+        || running(&w.containers()).contains(&"skiffdmn-web-1".to_owned()),
+    );
+
+    // `down` hands the stack back first: nothing is put back afterwards.
+    w.ok(&["down"]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(w.containers().is_empty(), "{:?}", w.containers());
+    assert_eq!(w.processes_with(&marker), 0);
+    assert!(!w.state.path().join("deployments/skiffdmn.json").exists());
+}
+
+#[test]
+fn a_daemon_killed_at_any_point_converges_without_duplicates() {
+    if !engine_available() {
+        return;
+    }
+    let marker = format!("37{}.5", std::process::id() % 100);
+    let compose = |generation: u32| {
+        format!(
+            r#"
+services:
+  a:
+    image: skiff-test/app:1
+    restart: always
+    deploy: {{replicas: 2}}
+    environment: {{GENERATION: "{generation}"}}
+  b:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    restart: always
+    depends_on: [a]
+    environment: {{GENERATION: "{generation}"}}
+  p:
+    x-skiff: {{runtime: process}}
+    command: ["sleep", "{marker}"]
+    restart: always
+    environment: {{GENERATION: "{generation}"}}
+"#
+        )
+    };
+    let mut w = World::new("skiffkill", &compose(0));
+    w.start_daemon();
+    w.ok(&["up", "-d"]);
+    // Each round changes every service (so a deploy recreates them all) and SIGKILLs the
+    // daemon a little later each time: before, during and after the deploy's plan.
+    for (round, delay_ms) in [0u64, 30, 80, 150, 300, 600, 1200].into_iter().enumerate() {
+        let generation = u32::try_from(round).expect("round") + 1;
+        w.write(&compose(generation));
+        let up = w
+            .command()
+            .args(["-p", &w.name, "up", "-d"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("up");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        w.kill_daemon();
+        let mut up = up;
+        let _ = up.wait();
+        // Sometimes a container is killed while no daemon runs, too.
+        if round % 2 == 1 {
+            let _ = Command::new("docker")
+                .args(["kill", "skiffkill-b-1"])
+                .output();
+        }
+        w.start_daemon();
+        // The deploy that was cut off may not have been kept (killed before it was written):
+        // `up -d` again is what a user does, and must converge.
+        w.ok(&["up", "-d"]);
+        wait_for(
+            &format!("round {round} to converge"),
+            Duration::from_secs(30),
+            || {
+                let c = w.containers();
+                let names: Vec<&str> = c.iter().map(|(n, _)| n.as_str()).collect();
+                names == ["skiffkill-a-1", "skiffkill-a-2", "skiffkill-b-1"]
+                    && c.iter().all(|(_, s)| s == "running")
+                    && w.processes_with(&marker) == 1
+            },
+        );
+        let generation_of = |c: &str| {
+            Command::new("docker")
+                .args([
+                    "inspect",
+                    "--format",
+                    "{{range .Config.Env}}{{println .}}{{end}}",
+                    c,
+                ])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout).contains(&format!("GENERATION={generation}"))
+                })
+                .unwrap_or(false)
+        };
+        assert!(generation_of("skiffkill-a-1") && generation_of("skiffkill-b-1"));
+    }
+    w.ok(&["down"]);
+    assert!(w.containers().is_empty());
+    assert_eq!(w.processes_with(&marker), 0);
+}
+
+#[test]
+fn install_prints_a_unit_that_leaves_stacks_running() {
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["daemon", "install", "--dry-run"])
+        .output()
+        .expect("skiff");
+    assert!(out.status.success());
+    let unit = String::from_utf8_lossy(&out.stdout);
+    assert!(unit.contains("KillMode=process"), "{unit}");
+    assert!(unit.contains(" daemon\n"), "{unit}");
+}
+
+#[test]
+fn listen_without_a_token_is_refused_before_anything_starts() {
+    let state = tempfile::tempdir().expect("state");
+    let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+        .args(["daemon", "--listen", "127.0.0.1:1"])
+        .env("SKIFF_STATE_DIR", state.path())
+        .env_remove("SKIFF_DAEMON_TOKEN")
+        .output()
+        .expect("skiff");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--listen needs a token"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One HTTP/1.1 GET over TCP; the whole answer.
+fn http(addr: &str, path: &str, token: Option<&str>) -> String {
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: skiff\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
