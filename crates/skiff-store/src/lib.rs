@@ -92,6 +92,10 @@ impl Store {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(open_err)?;
+        // The daemon keeps two connections open for good: a small page cache each (the
+        // history is appended to and read by recent time, not scanned).
+        conn.pragma_update(None, "cache_size", -512)
+            .map_err(open_err)?;
         schema::MIGRATIONS
             .to_latest(&mut conn)
             .map_err(|source| StoreError::Migrate {
