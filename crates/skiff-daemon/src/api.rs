@@ -43,18 +43,23 @@ use crate::wire::{
 /// The largest request body: a deploy carries a whole project.
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
 
+/// Reads what every instance uses (the world's [`crate::World::usage`]).
+pub(crate) type Usage = Arc<dyn Fn() -> Vec<crate::InstanceUsage> + Send + Sync>;
+
 #[derive(Clone)]
 pub(crate) struct ApiState {
     handle: LoopHandle,
     /// A reading connection of its own: WAL lets it read while the loop writes.
     store: Arc<Mutex<Store>>,
+    usage: Usage,
 }
 
 impl ApiState {
-    pub(crate) fn new(handle: LoopHandle, store: Store) -> ApiState {
+    pub(crate) fn new(handle: LoopHandle, store: Store, usage: Usage) -> ApiState {
         ApiState {
             handle,
             store: Arc::new(Mutex::new(store)),
+            usage,
         }
     }
 }
@@ -216,6 +221,11 @@ async fn release(
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {
+    let usage = Arc::clone(&state.usage);
+    let rows = tokio::task::spawn_blocking(move || usage())
+        .await
+        .unwrap_or_default();
+    state.handle.metrics.usage(&rows);
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
         state.handle.metrics.encode(),

@@ -68,6 +68,11 @@ impl<W: World> EventLoop<W> {
         (event_loop, handle)
     }
 
+    /// The world, shared (the API reads usage from it).
+    pub(crate) fn world(&self) -> Arc<W> {
+        Arc::clone(&self.world)
+    }
+
     /// Runs until [`Input::Shutdown`]. What runs keeps running; pending timers and jobs are
     /// dropped (the next start observes the world afresh).
     pub(crate) async fn run(mut self) {

@@ -67,7 +67,9 @@ pub use wire::{
     DeployOutcome, DeployRequest, ErrorBody, EventsQuery, EventsResponse, ServiceStatus,
     StatusResponse,
 };
-pub use world::{Change, Deployment, InstanceRef, ProjectRuntime, Sink, World, WorldEvent};
+pub use world::{
+    Change, Deployment, InstanceRef, InstanceUsage, ProjectRuntime, Sink, World, WorldEvent,
+};
 
 /// How long the API may take to finish its answers once the loop has stopped.
 const DRAIN: Duration = Duration::from_secs(5);
@@ -106,7 +108,12 @@ pub async fn run<W: World>(
     };
 
     let (event_loop, handle) = event_loop::EventLoop::new(&config, world, store);
-    let state = api::ApiState::new(handle.clone(), reader);
+    let world = event_loop.world();
+    let state = api::ApiState::new(
+        handle.clone(),
+        reader,
+        std::sync::Arc::new(move || world.usage()),
+    );
     let (stop, stopped) = watch::channel(false);
     let until_stopped = move || {
         let mut stopped = stopped.clone();

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -23,6 +24,13 @@ struct ServiceLabels {
     service: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+struct InstanceLabels {
+    project: String,
+    service: String,
+    instance: String,
+}
+
 /// The daemon's metrics.
 #[derive(Debug)]
 pub(crate) struct Metrics {
@@ -33,8 +41,12 @@ pub(crate) struct Metrics {
     crash_loop: Family<ServiceLabels, Gauge>,
     restarts: Family<ServiceLabels, Counter>,
     reconcile: Histogram,
+    cpu: Family<InstanceLabels, Gauge<f64, AtomicU64>>,
+    memory: Family<InstanceLabels, Gauge>,
     /// The services last published, to drop the ones no longer deployed.
     published: Mutex<BTreeSet<ServiceLabels>>,
+    /// The instances whose usage was last published.
+    measured: Mutex<BTreeSet<InstanceLabels>>,
 }
 
 impl Metrics {
@@ -78,8 +90,25 @@ impl Metrics {
             Unit::Seconds,
             reconcile.clone(),
         );
+        let cpu = Family::<InstanceLabels, Gauge<f64, AtomicU64>>::default();
+        let memory = Family::<InstanceLabels, Gauge>::default();
+        registry.register_with_unit(
+            "instance_cpu",
+            "CPU time an instance (container or process group) has used since it started",
+            Unit::Seconds,
+            cpu.clone(),
+        );
+        registry.register_with_unit(
+            "instance_memory",
+            "Memory an instance uses now (a container's cgroup, a process group's resident set)",
+            Unit::Bytes,
+            memory.clone(),
+        );
         Metrics {
             registry,
+            cpu,
+            memory,
+            measured: Mutex::new(BTreeSet::new()),
             up,
             healthy,
             running,
@@ -88,6 +117,32 @@ impl Metrics {
             reconcile,
             published: Mutex::new(BTreeSet::new()),
         }
+    }
+
+    /// Publishes what every instance uses now, dropping those gone.
+    pub(crate) fn usage(&self, rows: &[crate::InstanceUsage]) {
+        let mut now = BTreeSet::new();
+        for r in rows {
+            let labels = InstanceLabels {
+                project: r.project.clone(),
+                service: r.service.clone(),
+                instance: r.instance.clone(),
+            };
+            self.cpu.get_or_create(&labels).set(r.cpu_seconds);
+            self.memory
+                .get_or_create(&labels)
+                .set(i64::try_from(r.memory_bytes).unwrap_or(i64::MAX));
+            now.insert(labels);
+        }
+        let mut measured = self
+            .measured
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for gone in measured.difference(&now) {
+            self.cpu.remove(gone);
+            self.memory.remove(gone);
+        }
+        *measured = now;
     }
 
     /// Publishes the loop's view of every service.
@@ -188,5 +243,30 @@ mod tests {
         let text = m.encode();
         assert!(!text.contains("service=\"db\""), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn instance_usage_is_published_and_dropped_when_gone() {
+        let m = Metrics::new();
+        let row = |instance: &str| crate::InstanceUsage {
+            project: "shop".into(),
+            service: "web".into(),
+            instance: instance.into(),
+            cpu_seconds: 1.5,
+            memory_bytes: 2048,
+        };
+        m.usage(&[row("shop-web-1"), row("shop-web-2")]);
+        let text = m.encode();
+        for line in [
+            "skiff_instance_cpu_seconds{project=\"shop\",service=\"web\",instance=\"shop-web-1\"} 1.5",
+            "skiff_instance_memory_bytes{project=\"shop\",service=\"web\",instance=\"shop-web-2\"} 2048",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from:\n{text}"
+            );
+        }
+        m.usage(&[row("shop-web-1")]);
+        assert!(!m.encode().contains("shop-web-2"));
     }
 }

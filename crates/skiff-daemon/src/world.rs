@@ -127,6 +127,24 @@ pub trait World: Send + Sync + 'static {
     /// Starts reporting what happens to instances into `sink`. Called once, when the loop
     /// starts; the world keeps the sink as long as it reports.
     fn watch(&self, sink: Sink);
+
+    /// CPU and memory of every instance it runs, read when `/metrics` is scraped. Must be
+    /// cheap (no engine call): the default knows nothing.
+    fn usage(&self) -> Vec<InstanceUsage> {
+        Vec::new()
+    }
+}
+
+/// What one instance uses now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceUsage {
+    pub project: String,
+    pub service: String,
+    pub instance: String,
+    /// CPU time used since it started (user and system).
+    pub cpu_seconds: f64,
+    /// Memory in use (a container's cgroup; a process group's resident memory).
+    pub memory_bytes: u64,
 }
 
 /// One project of a world, as a `skiff_runtime::Runtime`.

@@ -41,6 +41,8 @@ pub struct HostWorld {
     /// (through their records' stop markers, as any skiff process stops them).
     retired: Mutex<Vec<Supervisor>>,
     sink: Arc<Mutex<Option<Sink>>>,
+    /// The containers each project had at its last observation, for usage metrics.
+    containers: Mutex<BTreeMap<String, Vec<(String, String, String)>>>,
 }
 
 impl HostWorld {
@@ -52,6 +54,7 @@ impl HostWorld {
             projects: Mutex::new(BTreeMap::new()),
             retired: Mutex::new(Vec::new()),
             sink: Arc::new(Mutex::new(None)),
+            containers: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -246,7 +249,7 @@ impl World for HostWorld {
     async fn observe(&self, deployment: &Deployment) -> Result<Observed, RuntimeError> {
         let hosted = self.hosted(&deployment.name)?;
         let engine = self.engine_for(&hosted.stack).await?;
-        hybrid::observe(
+        let observed = hybrid::observe(
             engine,
             &hosted.stack.name,
             hosted
@@ -255,7 +258,18 @@ impl World for HostWorld {
                 .then_some(&hosted.processes),
         )
         .await
-        .map_err(err("observe"))
+        .map_err(err("observe"))?;
+        let containers = observed
+            .instances
+            .iter()
+            .filter(|i| side_of_id(&i.id) == Side::Container)
+            .map(|i| (i.service.clone(), i.name.clone(), i.id.clone()))
+            .collect();
+        self.containers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(deployment.name.clone(), containers);
+        Ok(observed)
     }
 
     async fn apply(&self, deployment: &Deployment, action: &Action) -> Result<(), RuntimeError> {
@@ -322,6 +336,56 @@ impl World for HostWorld {
         }
     }
 
+    fn usage(&self) -> Vec<skiff_daemon::InstanceUsage> {
+        let mut out = Vec::new();
+        let containers = self
+            .containers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (project, list) in containers {
+            for (service, instance, id) in list {
+                if let Some((cpu_seconds, memory_bytes)) = usage::container(&id) {
+                    out.push(skiff_daemon::InstanceUsage {
+                        project: project.clone(),
+                        service,
+                        instance,
+                        cpu_seconds,
+                        memory_bytes,
+                    });
+                }
+            }
+        }
+        let projects: Vec<Arc<Hosted>> = self
+            .projects
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for hosted in projects {
+            let Ok(records) =
+                skiff_process::record::observe(&hosted.stack.state_dir, &hosted.stack.name)
+            else {
+                continue;
+            };
+            for o in records {
+                if o.state != skiff_process::ObservedState::Running {
+                    continue;
+                }
+                let (cpu_seconds, memory_bytes) = usage::process_group(o.record.pgid);
+                out.push(skiff_daemon::InstanceUsage {
+                    project: o.record.project.clone(),
+                    service: o.record.service.clone(),
+                    instance: o.record.name.clone(),
+                    cpu_seconds,
+                    memory_bytes,
+                });
+            }
+        }
+        out
+    }
+
     fn watch(&self, sink: Sink) {
         *self.sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(sink.clone());
         let env = self.env.clone();
@@ -368,9 +432,133 @@ impl World for HostWorld {
     }
 }
 
+/// CPU and memory from the kernel's own accounting: cgroups for containers (v1 or v2, either
+/// cgroup driver), `/proc` for process groups. No engine call.
+mod usage {
+    use std::path::Path;
+
+    /// Linux reports `/proc/<pid>/stat` times in USER_HZ, which is 100 for userspace.
+    const USER_HZ: f64 = 100.0;
+
+    fn read_u64(path: &Path) -> Option<u64> {
+        std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    }
+
+    /// (CPU seconds, memory bytes) of a container, by its full ID.
+    pub fn container(id: &str) -> Option<(f64, u64)> {
+        let root = Path::new("/sys/fs/cgroup");
+        // cgroup v1 (cgroupfs, then systemd driver).
+        for group in [
+            format!("docker/{id}"),
+            format!("system.slice/docker-{id}.scope"),
+        ] {
+            let cpu = read_u64(&root.join("cpuacct").join(&group).join("cpuacct.usage"));
+            let mem = read_u64(
+                &root
+                    .join("memory")
+                    .join(&group)
+                    .join("memory.usage_in_bytes"),
+            );
+            if let (Some(cpu), Some(mem)) = (cpu, mem) {
+                #[expect(clippy::cast_precision_loss, reason = "nanoseconds as seconds")]
+                return Some((cpu as f64 / 1e9, mem));
+            }
+        }
+        // cgroup v2.
+        for group in [
+            format!("system.slice/docker-{id}.scope"),
+            format!("docker/{id}"),
+        ] {
+            let dir = root.join(&group);
+            let Ok(stat) = std::fs::read_to_string(dir.join("cpu.stat")) else {
+                continue;
+            };
+            let usec: u64 = stat
+                .lines()
+                .find_map(|l| l.strip_prefix("usage_usec "))
+                .and_then(|v| v.trim().parse().ok())?;
+            let mem = read_u64(&dir.join("memory.current")).unwrap_or(0);
+            #[expect(clippy::cast_precision_loss, reason = "microseconds as seconds")]
+            return Some((usec as f64 / 1e6, mem));
+        }
+        None
+    }
+
+    /// (CPU seconds, resident bytes) summed over the live members of a process group.
+    pub fn process_group(pgid: i32) -> (f64, u64) {
+        let mut ticks = 0u64;
+        let mut rss_kb = 0u64;
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return (0.0, 0);
+        };
+        for e in entries.filter_map(Result::ok) {
+            if !e
+                .file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // After the command's closing parenthesis: state, ppid, pgrp, ... utime (11),
+            // stime (12) counting from state as 0.
+            let fields: Vec<&str> = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().collect())
+                .unwrap_or_default();
+            if fields.get(2).and_then(|g| g.parse::<i32>().ok()) != Some(pgid) {
+                continue;
+            }
+            let field = |i: usize| {
+                fields
+                    .get(i)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            ticks += field(11) + field(12);
+            rss_kb += std::fs::read_to_string(e.path().join("status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0);
+        }
+        #[expect(clippy::cast_precision_loss, reason = "clock ticks as seconds")]
+        (ticks as f64 / USER_HZ, rss_kb * 1024)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::os::unix::process::CommandExt;
+
     use super::*;
+
+    #[test]
+    fn a_process_group_is_measured_from_proc() {
+        let mut child = std::process::Command::new("sh")
+            .args([
+                "-c",
+                "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; sleep 5",
+            ])
+            .process_group(0)
+            .spawn()
+            .expect("sh");
+        std::thread::sleep(Duration::from_millis(300));
+        let pgid = i32::try_from(child.id()).expect("pid");
+        let (cpu, rss) = usage::process_group(pgid);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(cpu > 0.0, "{cpu}");
+        assert!(rss > 100 * 1024, "{rss}");
+        assert_eq!(usage::process_group(-7), (0.0, 0));
+        assert_eq!(usage::container("no-such-container"), None);
+    }
 
     #[test]
     fn process_reports_map_onto_changes() {

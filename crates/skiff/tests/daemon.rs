@@ -391,6 +391,16 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
         metrics.contains("skiff_service_restarts_total{project=\"skiffdmn\",service=\"web\"}"),
         "{metrics}"
     );
+    // CPU and memory of a container (from its cgroup) and of a process group (from /proc).
+    for instance in ["skiffdmn-web-1", "skiffdmn-proc-1"] {
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("skiff_instance_memory_bytes{")
+                    && l.contains(&format!("instance=\"{instance}\""))),
+            "no memory of {instance}:\n{metrics}"
+        );
+    }
 
     // SIGTERM: the daemon stops, the stack keeps running.
     assert!(w.stop_daemon().success());
