@@ -42,8 +42,11 @@ pub struct HostWorld {
     retired: Mutex<Vec<Supervisor>>,
     sink: Arc<Mutex<Option<Sink>>>,
     /// The containers each project had at its last observation, for usage metrics.
-    containers: Mutex<BTreeMap<String, Vec<(String, String, String)>>>,
+    containers: Mutex<BTreeMap<String, Vec<Seen>>>,
 }
+
+/// A container as last observed: (service, name, ID).
+type Seen = (String, String, String);
 
 impl HostWorld {
     #[must_use]
