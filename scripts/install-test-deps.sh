@@ -13,6 +13,7 @@ if ((${#need[@]})); then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 scripts/install-k8s-tools.sh >/dev/null
+scripts/install-backup-deps.sh >/dev/null
 if docker info >/dev/null 2>&1; then
   scripts/build-test-images.sh
 else

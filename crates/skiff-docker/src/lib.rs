@@ -1,6 +1,7 @@
 //! The Docker Engine driver: observes a project's containers, networks and volumes through
 //! Compose's labels, and carries out plan actions. The only crate that knows bollard.
 
+pub mod backup;
 pub mod build;
 pub mod convert;
 pub mod engine;

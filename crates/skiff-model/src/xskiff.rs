@@ -139,6 +139,10 @@ pub struct Backup {
     pub schedule: Option<CronSchedule>,
     /// Destinations: a directory, or `s3://bucket/prefix`.
     pub to: Vec<String>,
+    /// Settings of the S3-compatible server for `s3://` destinations. Credentials come from
+    /// the environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), never from the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<S3Endpoint>,
     /// Retention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep: Option<Keep>,
@@ -151,6 +155,24 @@ pub struct Backup {
     /// How a running service's volume is archived consistently.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
+}
+
+/// An S3-compatible object store (AWS S3, MinIO, Garage, R2...).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct S3Endpoint {
+    /// `https://host:port` of a server other than AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The region (default: `AWS_REGION`, else `us-east-1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Allow an `http://` endpoint.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_http: bool,
+    /// Address buckets as `bucket.host` rather than `host/bucket`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub virtual_hosted: bool,
 }
 
 /// Where a PostgreSQL database is reached.

@@ -124,6 +124,8 @@ pub enum Command {
     /// with -p.
     #[command(after_help = EVENTS_EXAMPLES)]
     Events(EventsArgs),
+    /// Backups declared in x-skiff.backups: run, list, restore, verify (restore drills), prune.
+    Backup(crate::commands::backup::BackupArgs),
     /// Print the JSON schema of skiff's `x-skiff` extension (for editor completion).
     Schema,
     /// Print shell completions.

@@ -1,5 +1,6 @@
 //! One module per command.
 
+pub mod backup;
 pub(crate) mod config;
 pub(crate) mod daemon;
 mod k8s;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Build(args) => stack::build(&cli.project, &args),
         Command::Supervise(args) => stack::supervise(&args),
         Command::Daemon(args) => daemon::run(&args),
+        Command::Backup(args) => backup::run(&cli.project, &args),
         Command::Status(args) => daemon::status(&cli.project, &args),
         Command::Events(args) => daemon::events(&cli.project, &args),
         Command::Schema => {
