@@ -61,6 +61,8 @@ pub enum Input {
     },
     /// Stop the loop; what runs keeps running.
     Shutdown,
+    /// An event the world made on its own schedule (backups, drills): recorded as it is.
+    Record(Event),
     /// A scheduled restart is due (ignored when the ticket is no longer the instance's).
     RestartDue {
         project: String,
@@ -355,6 +357,7 @@ impl Core {
             } => self.on_deploy(&mut cx, name, request, trigger, reply),
             Input::Release { name, reply } => self.on_release(&mut cx, &name, reply),
             Input::Shutdown => cx.out.push(Effect::Stop),
+            Input::Record(event) => cx.record(event),
             Input::RestartDue {
                 project,
                 instance,

@@ -142,6 +142,7 @@ impl<W: World> EventLoop<W> {
                         let _ = to.send(reply);
                     }
                     Effect::Forget { project } => {
+                        self.world.released(&project);
                         if let Some(dir) = &self.config.deployments
                             && let Err(error) = persist::forget(dir, &project)
                         {

@@ -84,6 +84,12 @@ impl Sink {
     pub fn send(&self, event: WorldEvent) -> bool {
         self.inputs.send(Input::World(event)).is_ok()
     }
+
+    /// Records something the world did on its own schedule (a backup, a restore drill) in
+    /// the history; `false` once the daemon has stopped listening.
+    pub fn record(&self, event: skiff_store::Event) -> bool {
+        self.inputs.send(Input::Record(event)).is_ok()
+    }
 }
 
 /// What the daemon's loop needs from the world. Every method is called from tasks the loop
@@ -127,6 +133,10 @@ pub trait World: Send + Sync + 'static {
     /// Starts reporting what happens to instances into `sink`. Called once, when the loop
     /// starts; the world keeps the sink as long as it reports.
     fn watch(&self, sink: Sink);
+
+    /// The daemon no longer owns this project (it was released, or its first deploy failed):
+    /// whatever the world does for it on its own (scheduled backups) stops.
+    fn released(&self, _project: &str) {}
 
     /// CPU and memory of every instance it runs, read when `/metrics` is scraped. Must be
     /// cheap (no engine call): the default knows nothing.

@@ -147,11 +147,19 @@ pub enum Kind {
     /// A project was handed back (`skiff down`, `skiff stop`): the daemon no longer
     /// supervises it.
     Released,
+    /// A scheduled backup was published (`detail`: backup, snapshot, size, added).
+    BackupSucceeded,
+    /// A scheduled backup failed (`detail`: backup, error); nothing was published.
+    BackupFailed,
+    /// A restore drill passed (`detail`: backup, snapshot, checks).
+    Verified,
+    /// A restore drill failed or could not run (`detail`: backup, error or checks).
+    VerifyFailed,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 23] = [
         Kind::DaemonStarted,
         Kind::DaemonStopped,
         Kind::Deploy,
@@ -171,6 +179,10 @@ impl Kind {
         Kind::Drift,
         Kind::Reconciled,
         Kind::Released,
+        Kind::BackupSucceeded,
+        Kind::BackupFailed,
+        Kind::Verified,
+        Kind::VerifyFailed,
     ];
 
     /// The stored (and serialised) name.
@@ -196,6 +208,10 @@ impl Kind {
             Kind::Drift => "drift",
             Kind::Reconciled => "reconciled",
             Kind::Released => "released",
+            Kind::BackupSucceeded => "backup_succeeded",
+            Kind::BackupFailed => "backup_failed",
+            Kind::Verified => "verified",
+            Kind::VerifyFailed => "verify_failed",
         }
     }
 }

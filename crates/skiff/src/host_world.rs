@@ -14,6 +14,7 @@
 //! the planner decide, as for the CLI).
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -43,6 +44,8 @@ pub struct HostWorld {
     sink: Arc<Mutex<Option<Sink>>>,
     /// The containers each project had at its last observation, for usage metrics.
     containers: Mutex<BTreeMap<String, Vec<Seen>>>,
+    /// Each project's backup scheduler, stopped by setting its flag.
+    schedulers: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
 }
 
 /// A container as last observed: (service, name, ID).
@@ -58,6 +61,7 @@ impl HostWorld {
             retired: Mutex::new(Vec::new()),
             sink: Arc::new(Mutex::new(None)),
             containers: Mutex::new(BTreeMap::new()),
+            schedulers: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -74,6 +78,86 @@ impl HostWorld {
             self.engine().await.map(Some)
         } else {
             Ok(None)
+        }
+    }
+
+    /// Runs the project's backups and restore drills on their `schedule:`s (replacing the
+    /// scheduler of an earlier deploy), recording each outcome in the history.
+    fn schedule_backups(&self, source: &StackSource) {
+        let backups = skiff_compose::extension::decode_json(&source.canonical)
+            .map(|e| e.project.backups)
+            .unwrap_or_default();
+        let parser = croner::parser::CronParser::builder().build();
+        let mut jobs = Vec::new();
+        for (name, b) in &backups {
+            let when = [
+                (false, b.schedule.as_ref()),
+                (true, b.verify.as_ref().and_then(|v| v.schedule.as_ref())),
+            ];
+            for (drill, schedule) in when {
+                if let Some(cron) = schedule.and_then(|s| parser.parse(&s.0).ok()) {
+                    jobs.push((name.clone(), drill, cron));
+                }
+            }
+        }
+        let cancel = Arc::new(AtomicBool::new(false));
+        let previous = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(source.name.clone(), Arc::clone(&cancel));
+        if let Some(previous) = previous {
+            previous.store(true, Ordering::Relaxed);
+        }
+        if jobs.is_empty() {
+            return;
+        }
+        let sink = Arc::clone(&self.sink);
+        let source = source.clone();
+        tracing::info!(
+            project = source.name,
+            jobs = jobs.len(),
+            "backups scheduled"
+        );
+        // A thread of its own: backups are long, blocking work that drives the engine with
+        // a runtime of their own.
+        let spawned = std::thread::Builder::new()
+            .name(format!("backups-{}", source.name))
+            .spawn(move || {
+                loop {
+                    let now = chrono::Utc::now();
+                    let next = jobs
+                        .iter()
+                        .filter_map(|(name, drill, cron)| {
+                            Some((cron.find_next_occurrence(&now, false).ok()?, name, *drill))
+                        })
+                        .min_by_key(|(at, _, _)| *at);
+                    let Some((at, name, drill)) = next else {
+                        return;
+                    };
+                    while chrono::Utc::now() < at {
+                        if cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
+                        std::thread::sleep(left.min(Duration::from_millis(250)));
+                    }
+                    if cancel.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let event = crate::commands::backup::scheduled(&source, name, drill);
+                    let recorded = sink
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .as_ref()
+                        .is_some_and(|s| s.record(event));
+                    if !recorded {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "could not start the backup scheduler");
         }
     }
 
@@ -227,6 +311,7 @@ impl World for HostWorld {
                 .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
         }
         let desired = stack.desired();
+        self.schedule_backups(&stack.source);
         let hosted = Arc::new(Hosted { stack, processes });
         let previous = self
             .projects
@@ -336,6 +421,17 @@ impl World for HostWorld {
                     .await
                     .map_err(|e| RuntimeError::new(what, e.to_string()))
             }
+        }
+    }
+
+    fn released(&self, project: &str) {
+        if let Some(cancel) = self
+            .schedulers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(project)
+        {
+            cancel.store(true, Ordering::Relaxed);
         }
     }
 

@@ -275,6 +275,13 @@ services:
     x-skiff: {runtime: process}
     command: ["sleep", "3600.MARKER"]
     restart: always
+x-skiff:
+  backups:
+    files:
+      path: ./data
+      to: ["./repo"]
+      schedule: "*/2 * * * * *"
+      verify: {schedule: "*/3 * * * * *", checks: ["file:a.txt"]}
 "#;
 
 #[test]
@@ -285,6 +292,8 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
     let marker = format!("36{}.5", std::process::id() % 100);
     let mut w = World::new("skiffdmn", &STACK.replace("3600.MARKER", &marker));
     w.listen = Some(format!("127.0.0.1:{}", free_port()));
+    std::fs::create_dir_all(w.project.path().join("data")).expect("data");
+    std::fs::write(w.project.path().join("data/a.txt"), "alpha\n").expect("a");
     w.start_daemon();
     w.ok(&["up", "-d"]);
     wait_for("web and proc to run", Duration::from_secs(20), || {
@@ -371,9 +380,21 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
             .any(|(n, s)| n == "skiffdmn-once-1" && s == "exited")
     );
 
-    // Status, per service.
+    // Backups and restore drills ran on their own schedules, recorded in the history.
+    wait_for(
+        "a scheduled backup and drill",
+        Duration::from_secs(20),
+        || !w.events("backup_succeeded").is_empty() && !w.events("verified").is_empty(),
+    );
+    assert!(w.events("backup_failed,verify_failed").is_empty());
+
+    // Status, per service and per backup.
     let status: Value = serde_json::from_str(&w.ok(&["status", "--format", "json"])).expect("json");
-    let web = status
+    let files = &status["backups"][0];
+    assert_eq!(files["backup"], "files", "{status}");
+    assert!(files["last_success"].is_string() && files["last_verified"].is_string());
+    assert!(files["size"].as_u64().expect("size") >= 6);
+    let web = status["services"]
         .as_array()
         .expect("rows")
         .iter()
@@ -426,8 +447,14 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
 
     // `down` hands the stack back first: nothing is put back afterwards.
     w.ok(&["down"]);
+    let backups = w.events("backup_succeeded").len();
     std::thread::sleep(Duration::from_secs(3));
     assert!(w.containers().is_empty(), "{:?}", w.containers());
+    assert_eq!(
+        w.events("backup_succeeded").len(),
+        backups,
+        "a released stack's backups stop"
+    );
     assert_eq!(w.processes_with(&marker), 0);
     assert!(!w.state.path().join("deployments/skiffdmn.json").exists());
 }

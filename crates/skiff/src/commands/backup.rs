@@ -142,6 +142,84 @@ pub fn run(project: &ProjectArgs, args: &BackupArgs) -> miette::Result<ExitCode>
     }
 }
 
+/// What the daemon runs on a backup's own schedule: the backup (`drill: false`) or its
+/// restore drill (`drill: true`), for a stack handed to it, as the history event that says
+/// how it went. Runs on a thread of its own (it drives the engine with its own runtime).
+#[must_use]
+pub fn scheduled(
+    source: &crate::hybrid::StackSource,
+    name: &str,
+    drill: bool,
+) -> skiff_store::Event {
+    use skiff_store::{Event, Kind};
+    let now = chrono::Utc::now();
+    let stack = skiff_model::compose::project_from_value(source.canonical.clone())
+        .map_err(|e| e.to_string())
+        .and_then(|project| {
+            let extensions = skiff_compose::extension::decode_json(&source.canonical)?;
+            Ok(Stack {
+                name: source.name.clone(),
+                working_dir: PathBuf::from(&source.working_dir),
+                backups: extensions.project.backups.clone(),
+                services: extensions.services.clone(),
+                project,
+                engine: Mutex::new(None),
+            })
+        });
+    let event = |kind: Kind, detail: serde_json::Value| {
+        Event::new(now, kind)
+            .project(&source.name)
+            .trigger("schedule")
+            .detail(detail)
+    };
+    let stack = match stack {
+        Ok(s) => s,
+        Err(e) => {
+            let kind = if drill {
+                Kind::VerifyFailed
+            } else {
+                Kind::BackupFailed
+            };
+            return event(kind, serde_json::json!({"backup": name, "error": e}));
+        }
+    };
+    let silent = skiff_backup::Silent;
+    if drill {
+        match drill_one(&stack, name, &silent) {
+            Ok(report) if report.passed => event(
+                Kind::Verified,
+                serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks, "restored_bytes": report.restored_bytes}),
+            ),
+            Ok(report) => event(
+                Kind::VerifyFailed,
+                serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks}),
+            ),
+            Err(e) => event(
+                Kind::VerifyFailed,
+                serde_json::json!({"backup": name, "error": format!("{e}")}),
+            ),
+        }
+    } else {
+        let result = stack
+            .backup(name)
+            .and_then(|b| run_one(&stack, name, b, &silent));
+        match result {
+            Ok(snaps) => event(
+                Kind::BackupSucceeded,
+                serde_json::json!({
+                    "backup": name,
+                    "snapshots": snaps.iter().map(|s| serde_json::json!({"id": s.id, "size": s.size, "added": s.added})).collect::<Vec<_>>(),
+                    "size": snaps.first().map_or(0, |s| s.size),
+                }),
+            ),
+            Err(e) => event(
+                Kind::BackupFailed,
+                serde_json::json!({"backup": name, "error": format!("{e}")}),
+            ),
+        }
+    }
+}
+
 /// The loaded stack, and the engine once a volume or a container needs it.
 struct Stack {
     name: String,
@@ -925,7 +1003,12 @@ fn restore(
     Ok(ExitCode::SUCCESS)
 }
 
-fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<ExitCode> {
+/// Restores the newest backup into a scratch target and runs the declared checks.
+fn drill_one(
+    stack: &Stack,
+    name: &str,
+    reporter: &dyn Reporter,
+) -> miette::Result<skiff_backup::DrillReport> {
     let b = stack.backup(name)?;
     let (repo, snap) = find(stack, name, b, None)?;
     let opener = stack.opener(name, b, &snap)?;
@@ -934,7 +1017,6 @@ fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<Exi
         .as_ref()
         .map(|v| v.checks.clone())
         .unwrap_or_default();
-    let reporter = reporter(format);
     let pg;
     let scratch = match snap.kind {
         Kind::Postgres => {
@@ -943,8 +1025,19 @@ fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<Exi
         }
         Kind::Directory => Scratch::Directory(std::env::temp_dir()),
     };
-    let report = skiff_backup::drill(&repo, &snap, &opener, &checks, &scratch, reporter.as_ref())
-        .map_err(|e| miette!("restore drill of {name} failed: {:?}", diag(e)))?;
+    skiff_backup::drill(&repo, &snap, &opener, &checks, &scratch, reporter)
+        .map_err(|e| miette!("restore drill of {name} failed: {:?}", diag(e)))
+}
+
+fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<ExitCode> {
+    let checks = stack
+        .backup(name)?
+        .verify
+        .as_ref()
+        .map(|v| v.checks.clone())
+        .unwrap_or_default();
+    let reporter = reporter(format);
+    let report = drill_one(stack, name, reporter.as_ref())?;
     match format {
         OutputFormat::Json => {
             write_stdout(&serde_json::to_string_pretty(&report).into_diagnostic()?)?

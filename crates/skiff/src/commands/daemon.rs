@@ -279,31 +279,45 @@ fn parse_time(flag: &str, text: &str) -> miette::Result<DateTime<Utc>> {
 pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
     let paths = Paths::new(&args.target)?;
     let name = project.project_name.clone();
-    let services = runtime()?.block_on(async {
+    let backup_kinds = "backup_succeeded,backup_failed,verified,verify_failed";
+    let (services, backup_events) = runtime()?.block_on(async {
+        let query = EventsQuery {
+            project: name.clone(),
+            kind: Some(backup_kinds.to_owned()),
+            ..EventsQuery::default()
+        };
         match Client::connect(&paths.socket).await {
-            Ok(client) => client
-                .status()
-                .await
-                .map(|r| {
-                    r.services
-                        .into_iter()
-                        .map(|s| (s.summary, s.next_restart))
-                        .collect::<Vec<_>>()
-                })
-                .map_err(|e| miette!("{e}")),
+            Ok(client) => {
+                let services = client
+                    .status()
+                    .await
+                    .map(|r| {
+                        r.services
+                            .into_iter()
+                            .map(|s| (s.summary, s.next_restart))
+                            .collect::<Vec<_>>()
+                    })
+                    .map_err(|e| miette!("{e}"))?;
+                let events = client.events(&query).await.map_err(|e| miette!("{e}"))?;
+                Ok::<_, miette::Report>((services, events))
+            }
             Err(_) => {
                 let store = open_history(&paths)?;
                 eprintln!(
                     "No daemon answers at {}; from its history:",
                     paths.socket.display()
                 );
-                store
+                let services = store
                     .summary(None)
                     .map(|s| s.into_iter().map(|s| (s, None)).collect())
-                    .map_err(|e| miette!("{e}"))
+                    .map_err(|e| miette!("{e}"))?;
+                let filter = query.filter().map_err(|e| miette!("{e}"))?;
+                let events = store.query(&filter).map_err(|e| miette!("{e}"))?;
+                Ok((services, events))
             }
         }
     })?;
+    let backups = backup_rows(&backup_events);
     let services: Vec<(ServiceSummary, Option<DateTime<Utc>>)> = services
         .into_iter()
         .filter(|(s, _)| name.as_deref().is_none_or(|n| s.project == n))
@@ -319,8 +333,47 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
                 v
             })
             .collect();
-        write_stdout(&serde_json::to_string_pretty(&rows).into_diagnostic()?)?;
+        let out = serde_json::json!({"services": rows, "backups": backups});
+        write_stdout(&serde_json::to_string_pretty(&out).into_diagnostic()?)?;
         return Ok(ExitCode::SUCCESS);
+    }
+    if !backups.is_empty() {
+        let mut table = Table::new();
+        table.load_preset(NOTHING).set_header([
+            "PROJECT",
+            "BACKUP",
+            "LAST SUCCESS",
+            "SIZE",
+            "LAST VERIFIED",
+            "LAST FAILURE",
+        ]);
+        let now = Utc::now();
+        let ago = |t: &serde_json::Value| {
+            t.as_str()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map_or_else(
+                    || "-".to_owned(),
+                    |t| {
+                        format!(
+                            "{} ago",
+                            human((now - t.with_timezone(&Utc)).to_std().unwrap_or_default())
+                        )
+                    },
+                )
+        };
+        for b in &backups {
+            table.add_row([
+                b["project"].as_str().unwrap_or("-").to_owned(),
+                b["backup"].as_str().unwrap_or("-").to_owned(),
+                ago(&b["last_success"]),
+                b["size"].as_u64().map_or_else(|| "-".to_owned(), bytes),
+                ago(&b["last_verified"]),
+                b["last_failure"]
+                    .as_str()
+                    .map_or_else(|| "-".to_owned(), str::to_owned),
+            ]);
+        }
+        write_stdout(&table.to_string())?;
     }
     if services.is_empty() {
         eprintln!("The daemon keeps no stack. `skiff up -d` hands one to it.");
@@ -373,6 +426,59 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
     }
     write_stdout(&table.to_string())?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Per backup, from its scheduled runs and drills in the history: the last success and its
+/// size, the last passed drill, the last failure.
+fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
+    use skiff_store::Kind;
+    let mut rows: std::collections::BTreeMap<(String, String), serde_json::Value> =
+        std::collections::BTreeMap::new();
+    for r in events {
+        let e = &r.event;
+        let (Some(project), Some(backup)) = (&e.project, e.detail["backup"].as_str()) else {
+            continue;
+        };
+        let row = rows
+            .entry((project.clone(), backup.to_owned()))
+            .or_insert_with(|| serde_json::json!({"project": project, "backup": backup}));
+        let time = serde_json::json!(e.time);
+        match e.kind {
+            Kind::BackupSucceeded => {
+                row["last_success"] = time;
+                row["size"] = e.detail["size"].clone();
+            }
+            Kind::Verified => row["last_verified"] = time,
+            Kind::BackupFailed | Kind::VerifyFailed => {
+                let what = if e.kind == Kind::BackupFailed {
+                    "backup"
+                } else {
+                    "drill"
+                };
+                let why = e.detail["error"].as_str().map_or_else(
+                    || "checks failed".to_owned(),
+                    |m| m.lines().next().unwrap_or_default().to_owned(),
+                );
+                row["last_failure"] = serde_json::json!(format!(
+                    "{} ({what}): {why}",
+                    e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ));
+            }
+            _ => {}
+        }
+    }
+    rows.into_values().collect()
+}
+
+fn bytes(n: u64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a size for people")]
+    let f = n as f64;
+    match n {
+        0..1024 => format!("{n} B"),
+        1024..1_048_576 => format!("{:.1} KiB", f / 1024.0),
+        1_048_576..1_073_741_824 => format!("{:.1} MiB", f / 1_048_576.0),
+        _ => format!("{:.2} GiB", f / 1_073_741_824.0),
+    }
 }
 
 fn open_history(paths: &Paths) -> miette::Result<Store> {
