@@ -41,6 +41,7 @@ pub(crate) struct EventLoop<W> {
     metrics: Arc<Metrics>,
     live: watch::Sender<Vec<LiveService>>,
     tasks: JoinSet<()>,
+    alerts: crate::alerts::Alerts,
 }
 
 impl<W: World> EventLoop<W> {
@@ -64,6 +65,7 @@ impl<W: World> EventLoop<W> {
             metrics,
             live,
             tasks: JoinSet::new(),
+            alerts: crate::alerts::Alerts::new(),
         };
         (event_loop, handle)
     }
@@ -143,6 +145,7 @@ impl<W: World> EventLoop<W> {
                     }
                     Effect::Forget { project } => {
                         self.world.released(&project);
+                        self.alerts.forget(&project);
                         if let Some(dir) = &self.config.deployments
                             && let Err(error) = persist::forget(dir, &project)
                         {
@@ -195,6 +198,7 @@ impl<W: World> EventLoop<W> {
         if let Err(error) = self.store.append(&event) {
             tracing::error!(%error, kind = event.kind.as_str(), "could not record an event");
         }
+        self.alerts.notify(&event);
     }
 
     fn start(&mut self, job: Job) {
@@ -208,6 +212,7 @@ impl<W: World> EventLoop<W> {
             } => {
                 let defaults = self.config.restart;
                 let persist = self.config.deployments.clone();
+                self.alerts.set(&name, request.alerts.clone());
                 self.tasks.spawn(deploy(
                     world, inputs, defaults, persist, name, request, reply,
                 ));

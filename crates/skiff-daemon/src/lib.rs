@@ -33,6 +33,7 @@
 //! nothing about the world is persisted here but the history and the deployments (a
 //! restarted daemon observes).
 
+mod alerts;
 mod api;
 mod client;
 mod config;

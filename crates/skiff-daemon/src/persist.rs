@@ -108,6 +108,7 @@ mod tests {
             project: serde_json::json!({"n": n}),
             daemon: None,
             remove_orphans: false,
+            alerts: std::collections::BTreeMap::new(),
         }
     }
 

@@ -19,6 +19,10 @@ pub struct DeployRequest {
     /// Remove instances of services no longer declared.
     #[serde(default)]
     pub remove_orphans: bool,
+    /// The project's `x-skiff.alerts`: webhooks the daemon calls on crash loops, failed and
+    /// stale backups.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub alerts: std::collections::BTreeMap<String, xskiff::Alert>,
 }
 
 /// What a deploy did.

@@ -61,6 +61,7 @@ fn deploy_request() -> DeployRequest {
         project: project(),
         daemon: None,
         remove_orphans: false,
+        alerts: std::collections::BTreeMap::new(),
     }
 }
 
@@ -388,6 +389,7 @@ async fn a_deploy_that_cannot_be_planned_is_422() {
         project: json!({"services": {"web": {"restart": "sometimes"}}}),
         daemon: None,
         remove_orphans: false,
+        alerts: std::collections::BTreeMap::new(),
     };
     match client.deploy("shop", &bad).await {
         Err(ClientError::Api {

@@ -155,11 +155,13 @@ pub enum Kind {
     Verified,
     /// A restore drill failed or could not run (`detail`: backup, error or checks).
     VerifyFailed,
+    /// A backup's last success is older than its schedule allows (`detail`: backup, since).
+    BackupStale,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 24] = [
         Kind::DaemonStarted,
         Kind::DaemonStopped,
         Kind::Deploy,
@@ -183,6 +185,7 @@ impl Kind {
         Kind::BackupFailed,
         Kind::Verified,
         Kind::VerifyFailed,
+        Kind::BackupStale,
     ];
 
     /// The stored (and serialised) name.
@@ -212,6 +215,7 @@ impl Kind {
             Kind::BackupFailed => "backup_failed",
             Kind::Verified => "verified",
             Kind::VerifyFailed => "verify_failed",
+            Kind::BackupStale => "backup_stale",
         }
     }
 }

@@ -124,15 +124,20 @@ impl HostWorld {
         let spawned = std::thread::Builder::new()
             .name(format!("backups-{}", source.name))
             .spawn(move || {
+                let started = chrono::Utc::now();
+                // Per backup: the last success, and whether staleness was reported since.
+                let mut last_success: BTreeMap<String, chrono::DateTime<chrono::Utc>> =
+                    BTreeMap::new();
+                let mut stale_reported: BTreeMap<String, bool> = BTreeMap::new();
                 loop {
                     let now = chrono::Utc::now();
-                    let next = jobs
+                    let next: Vec<(chrono::DateTime<chrono::Utc>, &String, bool)> = jobs
                         .iter()
                         .filter_map(|(name, drill, cron)| {
                             Some((cron.find_next_occurrence(&now, false).ok()?, name, *drill))
                         })
-                        .min_by_key(|(at, _, _)| *at);
-                    let Some((at, name, drill)) = next else {
+                        .collect();
+                    let Some(at) = next.iter().map(|(at, _, _)| *at).min() else {
                         return;
                     };
                     while chrono::Utc::now() < at {
@@ -142,17 +147,60 @@ impl HostWorld {
                         let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                         std::thread::sleep(left.min(Duration::from_millis(250)));
                     }
-                    if cancel.load(Ordering::Relaxed) {
-                        return;
-                    }
-                    let event = crate::commands::backup::scheduled(&source, name, drill);
-                    let recorded = sink
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .as_ref()
-                        .is_some_and(|s| s.record(event));
-                    if !recorded {
-                        return;
+                    // Every job due at that instant, in turn.
+                    for (_, name, drill) in next.into_iter().filter(|(t, _, _)| *t == at) {
+                        if cancel.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let event = crate::commands::backup::scheduled(&source, name, drill);
+                        let mut events = Vec::new();
+                        if !drill {
+                            let now = chrono::Utc::now();
+                            if event.kind == skiff_store::Kind::BackupSucceeded {
+                                last_success.insert(name.clone(), now);
+                                stale_reported.insert(name.clone(), false);
+                            } else if let Some((_, _, cron)) =
+                                jobs.iter().find(|(n, d, _)| n == name && !d)
+                            {
+                                // Older than its schedule allows: a run missed, and the next
+                                // one failed too (two periods without a success).
+                                let since = last_success.get(name).copied().unwrap_or(started);
+                                let period =
+                                    cron.find_next_occurrence(&now, false).ok().and_then(|a| {
+                                        Some(cron.find_next_occurrence(&a, false).ok()? - a)
+                                    });
+                                if let Some(period) = period
+                                    && now - since > period * 2
+                                    && !stale_reported.get(name).copied().unwrap_or(false)
+                                {
+                                    stale_reported.insert(name.clone(), true);
+                                    events.push(
+                                        skiff_store::Event::new(
+                                            now,
+                                            skiff_store::Kind::BackupStale,
+                                        )
+                                        .project(&source.name)
+                                        .trigger("schedule")
+                                        .detail(
+                                            serde_json::json!({
+                                                "backup": name,
+                                                "last_success": last_success.get(name),
+                                            }),
+                                        ),
+                                    );
+                                }
+                            }
+                        }
+                        events.insert(0, event);
+                        let recorded = events.into_iter().all(|event| {
+                            sink.lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .as_ref()
+                                .is_some_and(|s| s.record(event))
+                        });
+                        if !recorded {
+                            return;
+                        }
                     }
                 }
             });

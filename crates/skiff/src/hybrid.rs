@@ -72,6 +72,8 @@ pub struct Stack {
     published: BTreeMap<String, Vec<Published>>,
     /// The project's `x-skiff.daemon` section.
     pub daemon: Option<skiff_model::xskiff::Daemon>,
+    /// The project's `x-skiff.alerts`.
+    pub alerts: BTreeMap<String, skiff_model::xskiff::Alert>,
     /// What it was made from, for the daemon (scaling included).
     pub source: StackSource,
 }
@@ -294,6 +296,7 @@ impl Stack {
             state_dir,
             state_known,
             daemon: extensions.project.daemon.clone(),
+            alerts: extensions.project.alerts.clone(),
             source,
         })
     }

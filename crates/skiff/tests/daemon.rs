@@ -282,6 +282,12 @@ x-skiff:
       to: ["./repo"]
       schedule: "*/2 * * * * *"
       verify: {schedule: "*/3 * * * * *", checks: ["file:a.txt"]}
+    broken:
+      path: ./no-such-directory
+      to: ["./repo"]
+      schedule: "*/1 * * * * *"
+  alerts:
+    ops: {webhook: "http://WEBHOOK/hook", on: [backup_failed, backup_stale]}
 "#;
 
 #[test]
@@ -290,7 +296,14 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
         return;
     }
     let marker = format!("36{}.5", std::process::id() % 100);
-    let mut w = World::new("skiffdmn", &STACK.replace("3600.MARKER", &marker));
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").expect("webhook");
+    let hook_addr = hook.local_addr().expect("addr").to_string();
+    let mut w = World::new(
+        "skiffdmn",
+        &STACK
+            .replace("3600.MARKER", &marker)
+            .replace("WEBHOOK", &hook_addr),
+    );
     w.listen = Some(format!("127.0.0.1:{}", free_port()));
     std::fs::create_dir_all(w.project.path().join("data")).expect("data");
     std::fs::write(w.project.path().join("data/a.txt"), "alpha\n").expect("a");
@@ -386,11 +399,40 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
         Duration::from_secs(20),
         || !w.events("backup_succeeded").is_empty() && !w.events("verified").is_empty(),
     );
-    assert!(w.events("backup_failed,verify_failed").is_empty());
+    assert!(
+        w.events("backup_failed,verify_failed")
+            .iter()
+            .all(|e| e["detail"]["backup"] == "broken")
+    );
+    // The broken one failed, went stale, and the webhook heard both.
+    wait_for(
+        "the broken backup to go stale",
+        Duration::from_secs(15),
+        || !w.events("backup_stale").is_empty(),
+    );
+    let heard = webhook_bodies(&hook, 2);
+    assert!(
+        heard
+            .iter()
+            .any(|b| b.contains("\"event\":\"backup_failed\"")),
+        "{heard:?}"
+    );
+    assert!(
+        heard
+            .iter()
+            .any(|b| b.contains("\"event\":\"backup_stale\""))
+            || !w.events("backup_stale").is_empty(),
+        "{heard:?}"
+    );
 
     // Status, per service and per backup.
     let status: Value = serde_json::from_str(&w.ok(&["status", "--format", "json"])).expect("json");
-    let files = &status["backups"][0];
+    let files = status["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .find(|b| b["backup"] == "files")
+        .expect("files");
     assert_eq!(files["backup"], "files", "{status}");
     assert!(files["last_success"].is_string() && files["last_verified"].is_string());
     assert!(files["size"].as_u64().expect("size") >= 6);
@@ -572,6 +614,45 @@ fn listen_without_a_token_is_refused_before_anything_starts() {
         .expect("skiff");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--listen needs a token"));
+}
+
+/// The bodies of the first `n` requests the webhook receives (answering 200).
+fn webhook_bodies(hook: &std::net::TcpListener, n: usize) -> Vec<String> {
+    hook.set_nonblocking(false).expect("blocking");
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let (mut conn, _) = hook.accept().expect("a webhook call");
+        conn.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut data = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let got = conn.read(&mut buf).unwrap_or(0);
+            data.extend_from_slice(&buf[..got]);
+            let text = String::from_utf8_lossy(&data);
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    out.push(body.to_owned());
+                    break;
+                }
+            }
+            if got == 0 {
+                out.push(text.into_owned());
+                break;
+            }
+        }
+        let _ =
+            conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+    }
+    out
 }
 
 fn free_port() -> u16 {

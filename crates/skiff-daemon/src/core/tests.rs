@@ -64,6 +64,7 @@ fn deploy_input() -> Input {
             project: json!({}),
             daemon: None,
             remove_orphans: false,
+            alerts: std::collections::BTreeMap::new(),
         },
         trigger: crate::DeployTrigger::Api,
         reply,

@@ -53,6 +53,7 @@ impl Running {
                     project,
                     daemon: None,
                     remove_orphans: false,
+                    alerts: std::collections::BTreeMap::new(),
                 },
                 trigger: crate::DeployTrigger::Api,
                 reply,

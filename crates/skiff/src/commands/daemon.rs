@@ -79,6 +79,7 @@ pub async fn deploy(
         project: serde_json::to_value(&stack.source).into_diagnostic()?,
         daemon: stack.daemon.clone(),
         remove_orphans,
+        alerts: stack.alerts.clone(),
     };
     client.deploy(&stack.name, &request).await.map_err(|e| {
         miette!(
