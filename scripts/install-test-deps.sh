@@ -16,6 +16,7 @@ scripts/install-k8s-tools.sh >/dev/null
 scripts/install-backup-deps.sh >/dev/null
 if docker info >/dev/null 2>&1; then
   scripts/build-test-images.sh
+  scripts/build-postgres-image.sh
 else
   echo "no Docker Engine answers: engine tests will skip (or fail under CI=true)"
 fi

@@ -1,7 +1,12 @@
 //! `skiff backup` end to end on a directory backup, as a user runs it: run, list, a restore
 //! refused without a terminal, restore with --yes compared by content, an encrypted
 //! repository that holds no plaintext, a drill that passes and one that fails, prune keeping
-//! the newest. (The library's tests cover PostgreSQL, S3 and the faults.)
+//! the newest; a volume of a running service; PostgreSQL in the stack's own container. (The
+//! library's tests cover S3 and the faults.) Engine tests skip without an engine and fail
+//! under `CI=true`.
+#![expect(clippy::print_stderr, reason = "a skipped test says why")]
+
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -170,4 +175,200 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A named volume of a running service: backed up with the service paused, changed,
+/// restored with the service stopped and started again, compared by checksum inside the
+/// container. Needs the Docker Engine (skips without one; fails under `CI=true`).
+#[test]
+fn a_volume_of_a_running_service_is_backed_up_and_restored() {
+    if !support::engine_available() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        r#"
+name: skiffbackupvol
+services:
+  app:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    volumes: ["uploads:/data"]
+volumes:
+  uploads: {}
+x-skiff:
+  backups:
+    uploads:
+      volume: uploads
+      to: ["./repo"]
+      verify: {checks: ["file:big.bin"]}
+"#,
+    )
+    .expect("compose");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(dir)
+            .env("SKIFF_STATE_DIR", dir.join("state"))
+            .env("SKIFF_NO_DAEMON", "1")
+            .env("XDG_CACHE_HOME", dir.join(".cache"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("skiff");
+        assert!(
+            out.status.success(),
+            "skiff {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let exec = |script: &str| {
+        let out = Command::new("docker")
+            .args(["exec", "skiffbackupvol-app-1", "sh", "-c", script])
+            .output()
+            .expect("docker exec");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    run(&["down", "-v"]);
+    run(&["up", "-d", "--wait"]);
+    exec(
+        "echo hello > /data/a.txt && mkdir -p /data/sub && dd if=/dev/urandom of=/data/big.bin bs=1024 count=2048 2>/dev/null && ln -s a.txt /data/link",
+    );
+    let before = exec("cd /data && md5sum a.txt big.bin && readlink link");
+    run(&["backup", "run", "uploads"]);
+    // The service was paused while it was archived, and runs again.
+    assert_eq!(
+        Command::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{.State.Status}}",
+                "skiffbackupvol-app-1"
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+            .expect("inspect"),
+        "running"
+    );
+    exec("rm -rf /data/a.txt /data/link && echo garbage > /data/big.bin");
+    run(&["backup", "restore", "uploads", "--yes"]);
+    let after = exec("cd /data && md5sum a.txt big.bin && readlink link");
+    assert_eq!(before, after);
+    run(&["backup", "verify", "uploads"]);
+    run(&["down", "-v"]);
+}
+
+/// PostgreSQL in the stack's own container (`postgres: {service: db}`): dumped with `docker
+/// exec` into it, changed, restored, compared row for row, drilled into a scratch database
+/// on the same server. The image is built from the host's PostgreSQL 15
+/// (scripts/build-postgres-image.sh).
+#[test]
+fn postgres_in_its_container_is_backed_up_restored_and_drilled() {
+    if !support::engine_available() {
+        return;
+    }
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-postgres-image.sh");
+    let built = Command::new("bash").arg(script).output().expect("bash");
+    if !built.status.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but the PostgreSQL test image could not be built: {}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        eprintln!("skipping: no PostgreSQL 15 to build the test image from");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("compose.yaml"),
+        r#"
+name: skiffbackuppg
+services:
+  db:
+    image: skiff-test/postgres:15
+    environment: {POSTGRES_PASSWORD: secret}
+    healthcheck:
+      test: ["CMD", "pg_isready", "-h", "/tmp", "-U", "app"]
+      interval: 1s
+      start_period: 60s
+x-skiff:
+  backups:
+    appdb:
+      postgres: {service: db, database: app, user: app}
+      to: ["./repo"]
+      verify: {checks: ["SELECT count(*) = 3 FROM items"]}
+"#,
+    )
+    .expect("compose");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
+            .args(args)
+            .current_dir(dir)
+            .env("SKIFF_STATE_DIR", dir.join("state"))
+            .env("SKIFF_NO_DAEMON", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("skiff");
+        assert!(
+            out.status.success(),
+            "skiff {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let sql = |q: &str| {
+        let out = Command::new("docker")
+            .args([
+                "exec",
+                "skiffbackuppg-db-1",
+                "psql",
+                "-U",
+                "app",
+                "-d",
+                "app",
+                "-tAc",
+                q,
+            ])
+            .output()
+            .expect("docker exec");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    run(&["down", "-v"]);
+    run(&["up", "-d", "--wait"]);
+    sql(
+        "CREATE TABLE items (id int PRIMARY KEY, name text); INSERT INTO items VALUES (1, 'one'), (2, 'two'), (3, 'three')",
+    );
+    let before = sql("SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM items");
+    run(&["backup", "run", "appdb"]);
+    sql(
+        "DELETE FROM items WHERE id = 2; UPDATE items SET name = 'changed'; INSERT INTO items VALUES (9, 'nine')",
+    );
+    run(&["backup", "restore", "appdb", "--yes"]);
+    assert_eq!(
+        sql("SELECT string_agg(id || ':' || name, ',' ORDER BY id) FROM items"),
+        before
+    );
+    run(&["backup", "verify", "appdb"]);
+    // The drill's scratch database is gone.
+    assert_eq!(
+        sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'skiff_verify_%'"),
+        "0"
+    );
+    run(&["down", "-v"]);
 }
