@@ -18,6 +18,7 @@ fn skiff(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("NO_COLOR", "1")
+        .env("SKIFF_STATE_DIR", dir.join("state"))
         .env("XDG_CACHE_HOME", dir.join(".cache"))
         .stdin(Stdio::null())
         .output()

@@ -185,39 +185,74 @@ pub fn scheduled(
     };
     let silent = skiff_backup::Silent;
     if drill {
-        match drill_one(&stack, name, &silent) {
-            Ok(report) if report.passed => event(
-                Kind::Verified,
-                serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks, "restored_bytes": report.restored_bytes}),
-            ),
-            Ok(report) => event(
-                Kind::VerifyFailed,
-                serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks}),
-            ),
-            Err(e) => event(
-                Kind::VerifyFailed,
-                serde_json::json!({"backup": name, "error": format!("{e}")}),
-            ),
-        }
+        drill_event(
+            &source.name,
+            name,
+            &drill_one(&stack, name, &silent),
+            "schedule",
+        )
     } else {
         let result = stack
             .backup(name)
             .and_then(|b| run_one(&stack, name, b, &silent));
-        match result {
-            Ok(snaps) => event(
-                Kind::BackupSucceeded,
-                serde_json::json!({
-                    "backup": name,
-                    "snapshots": snaps.iter().map(|s| serde_json::json!({"id": s.id, "size": s.size, "added": s.added})).collect::<Vec<_>>(),
-                    "size": snaps.first().map_or(0, |s| s.size),
-                }),
-            ),
-            Err(e) => event(
-                Kind::BackupFailed,
-                serde_json::json!({"backup": name, "error": format!("{e}")}),
-            ),
-        }
+        backup_event(&source.name, name, &result, "schedule")
     }
+}
+
+/// The history event of a backup run.
+fn backup_event(
+    project: &str,
+    name: &str,
+    result: &miette::Result<Vec<Snapshot>>,
+    trigger: &str,
+) -> skiff_store::Event {
+    use skiff_store::{Event, Kind};
+    let (kind, detail) = match result {
+        Ok(snaps) => (
+            Kind::BackupSucceeded,
+            serde_json::json!({
+                "backup": name,
+                "snapshots": snaps.iter().map(|s| serde_json::json!({"id": s.id, "size": s.size, "added": s.added})).collect::<Vec<_>>(),
+                "size": snaps.first().map_or(0, |s| s.size),
+            }),
+        ),
+        Err(e) => (
+            Kind::BackupFailed,
+            serde_json::json!({"backup": name, "error": format!("{e}")}),
+        ),
+    };
+    Event::new(chrono::Utc::now(), kind)
+        .project(project)
+        .trigger(trigger)
+        .detail(detail)
+}
+
+/// The history event of a restore drill.
+fn drill_event(
+    project: &str,
+    name: &str,
+    result: &miette::Result<skiff_backup::DrillReport>,
+    trigger: &str,
+) -> skiff_store::Event {
+    use skiff_store::{Event, Kind};
+    let (kind, detail) = match result {
+        Ok(report) if report.passed => (
+            Kind::Verified,
+            serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks, "restored_bytes": report.restored_bytes}),
+        ),
+        Ok(report) => (
+            Kind::VerifyFailed,
+            serde_json::json!({"backup": name, "snapshot": report.snapshot, "checks": report.checks}),
+        ),
+        Err(e) => (
+            Kind::VerifyFailed,
+            serde_json::json!({"backup": name, "error": format!("{e}")}),
+        ),
+    };
+    Event::new(chrono::Utc::now(), kind)
+        .project(project)
+        .trigger(trigger)
+        .detail(detail)
 }
 
 /// The loaded stack, and the engine once a volume or a container needs it.
@@ -665,7 +700,9 @@ fn run_backups(
     let mut results = Vec::new();
     let mut failures = Vec::new();
     for (name, b) in stack.selected(name)? {
-        match run_one(stack, name, b, reporter.as_ref()) {
+        let result = run_one(stack, name, b, reporter.as_ref());
+        crate::commands::daemon::record_history(backup_event(&stack.name, name, &result, "cli"));
+        match result {
             Ok(snaps) => results.extend(snaps),
             Err(e) => failures.push((name.clone(), e)),
         }
@@ -1037,7 +1074,9 @@ fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<Exi
         .map(|v| v.checks.clone())
         .unwrap_or_default();
     let reporter = reporter(format);
-    let report = drill_one(stack, name, reporter.as_ref())?;
+    let result = drill_one(stack, name, reporter.as_ref());
+    crate::commands::daemon::record_history(drill_event(&stack.name, name, &result, "cli"));
+    let report = result?;
     match format {
         OutputFormat::Json => {
             write_stdout(&serde_json::to_string_pretty(&report).into_diagnostic()?)?

@@ -482,6 +482,22 @@ fn bytes(n: u64) -> String {
     }
 }
 
+/// Records an event of the CLI's own (a backup or drill run by hand) in the daemon's
+/// history, when a daemon keeps one on this machine: `skiff status` and `skiff events` then
+/// show it beside the scheduled ones. SQLite in WAL mode takes a second writer; a
+/// failure is said and otherwise ignored (the command's own result stands).
+pub fn record_history(event: skiff_store::Event) {
+    let Ok(paths) = Paths::new(&DaemonTarget::default()) else {
+        return;
+    };
+    if !paths.store.exists() {
+        return;
+    }
+    if let Err(e) = Store::open(&paths.store).and_then(|s| s.append(&event)) {
+        eprintln!("note: not recorded in the daemon's history: {e}");
+    }
+}
+
 fn open_history(paths: &Paths) -> miette::Result<Store> {
     if !paths.store.exists() {
         return Err(miette!(
