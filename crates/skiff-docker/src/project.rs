@@ -543,6 +543,12 @@ impl Runtime for DockerRuntime<'_> {
                         status_code: 404,
                         ..
                     }) => {}
+                    // Set aside already, by a recreate that was killed before it created the
+                    // new container.
+                    Err(bollard::errors::Error::DockerResponseServerError {
+                        status_code: 400,
+                        message,
+                    }) if message.contains("same name as its current name") => {}
                     Err(e) => {
                         return Err(RuntimeError::new(format!("rename {name}"), e.to_string()));
                     }

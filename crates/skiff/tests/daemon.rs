@@ -27,6 +27,16 @@ struct World {
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 
+/// The engine tests here run one at a time: each drives a daemon, containers and backups
+/// hard, and on two cores two of them at once measure the machine, not skiff.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl World {
     fn new(name: &str, compose: &str) -> World {
         let w = World {
@@ -248,6 +258,21 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
+/// As [`wait_for`], showing the history and the daemon's log when it times out.
+fn wait_for_or_show(w: &World, what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        if Instant::now() >= deadline {
+            let history = w.ok(&["events"]);
+            panic!(
+                "timed out waiting for {what}\nhistory:\n{history}\ndaemon log:\n{}",
+                w.daemon_log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn running(containers: &[(String, String)]) -> Vec<String> {
     containers
         .iter()
@@ -285,7 +310,7 @@ x-skiff:
     broken:
       path: ./no-such-directory
       to: ["./repo"]
-      schedule: "*/1 * * * * *"
+      schedule: "*/2 * * * * *"
   alerts:
     ops: {webhook: "http://WEBHOOK/hook", on: [backup_failed, backup_stale]}
 "#;
@@ -295,6 +320,7 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
     if !engine_available() {
         return;
     }
+    let _serial = serial();
     let marker = format!("36{}.5", std::process::id() % 100);
     let hook = std::net::TcpListener::bind("127.0.0.1:0").expect("webhook");
     let hook_addr = hook.local_addr().expect("addr").to_string();
@@ -354,7 +380,7 @@ fn the_daemon_restarts_what_dies_backs_off_and_hands_back() {
 
     // The crash loop: restarts at once, then after 1 s, 2 s, 4 s, 4 s... (the backoff this
     // daemon was given), read from the history.
-    wait_for("five crash restarts", Duration::from_secs(40), || {
+    wait_for_or_show(&w, "five crash restarts", Duration::from_secs(90), || {
         w.events("restarted")
             .iter()
             .filter(|e| e["instance"] == "skiffdmn-crash-1")
@@ -516,6 +542,7 @@ fn a_daemon_killed_at_any_point_converges_without_duplicates() {
     if !engine_available() {
         return;
     }
+    let _serial = serial();
     let marker = format!("37{}.5", std::process::id() % 100);
     let compose = |generation: u32| {
         format!(
@@ -571,7 +598,7 @@ services:
         w.ok(&["up", "-d"]);
         wait_for(
             &format!("round {round} to converge"),
-            Duration::from_secs(30),
+            Duration::from_secs(60),
             || {
                 let c = w.containers();
                 let names: Vec<&str> = c.iter().map(|(n, _)| n.as_str()).collect();
