@@ -13,6 +13,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     install_report_handler();
+    // Both rustls providers are linked (kube's ring, object_store's and reqwest's aws-lc-rs):
+    // rustls cannot pick one by itself, so the process chooses once, before any TLS.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
