@@ -194,6 +194,10 @@ fn api_message(e: &kube::Error) -> String {
 /// # Errors
 /// The kubeconfig cannot be read, has no such context, or its credentials cannot be used.
 pub async fn connect(context: &str) -> Result<Client, ApplyError> {
+    // kube's TLS is rustls with ring; a binary that links rustls with aws-lc-rs as well
+    // (skiff does, for object storage) leaves rustls unable to choose: choose ring, unless
+    // the process chose already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let options = KubeConfigOptions {
         context: Some(context.to_owned()),
         ..KubeConfigOptions::default()

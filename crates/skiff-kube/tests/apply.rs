@@ -52,6 +52,8 @@ fn production(loaded: &Loaded) -> Export {
 
 fn client(server: &MockServer) -> Client {
     let uri: http::Uri = server.uri().parse().expect("uri");
+    // As `skiff_kube::connect` does: ring, whatever else the workspace links.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     Client::try_from(Config::new(uri)).expect("client")
 }
 
