@@ -30,17 +30,23 @@ enum Output {
     },
 }
 
+/// Whether standard error is a terminal that can redraw live rows (not a pipe, a CI log or
+/// `TERM=dumb`).
+#[must_use]
+pub fn redraws() -> bool {
+    std::io::stderr().is_terminal()
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+        && std::env::var_os("CI").is_none()
+}
+
 impl Progress {
     /// JSON when asked; live rows when standard error is a terminal that can redraw; plain
     /// lines otherwise (CI logs, pipes, `TERM=dumb`).
     #[must_use]
     pub fn new(json: bool, describe: Describe) -> Progress {
-        let redraws = std::io::stderr().is_terminal()
-            && std::env::var("TERM").map_or(true, |t| t != "dumb")
-            && std::env::var_os("CI").is_none();
         let output = if json {
             Output::Json
-        } else if redraws {
+        } else if redraws() {
             Output::Live {
                 bars: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
                 rows: Mutex::new(HashMap::new()),

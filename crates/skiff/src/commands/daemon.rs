@@ -367,7 +367,7 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
                 b["project"].as_str().unwrap_or("-").to_owned(),
                 b["backup"].as_str().unwrap_or("-").to_owned(),
                 ago(&b["last_success"]),
-                b["size"].as_u64().map_or_else(|| "-".to_owned(), bytes),
+                b["size"].as_u64().map_or_else(|| "-".to_owned(), crate::commands::size),
                 ago(&b["last_verified"]),
                 b["last_failure"]
                     .as_str()
@@ -471,16 +471,6 @@ fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
     rows.into_values().collect()
 }
 
-fn bytes(n: u64) -> String {
-    #[expect(clippy::cast_precision_loss, reason = "a size for people")]
-    let f = n as f64;
-    match n {
-        0..1024 => format!("{n} B"),
-        1024..1_048_576 => format!("{:.1} KiB", f / 1024.0),
-        1_048_576..1_073_741_824 => format!("{:.1} MiB", f / 1_048_576.0),
-        _ => format!("{:.2} GiB", f / 1_073_741_824.0),
-    }
-}
 
 /// Records an event of the CLI's own (a backup or drill run by hand) in the daemon's
 /// history, when a daemon keeps one on this machine: `skiff status` and `skiff events` then

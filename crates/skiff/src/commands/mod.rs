@@ -46,6 +46,24 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     }
 }
 
+/// A size for people, in decimal units as `docker` prints them: `512 B`, `1.2 MB`.
+#[must_use]
+pub fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    #[expect(clippy::cast_precision_loss, reason = "a display figure")]
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u + 1 < UNITS.len() {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// Writes text and a final newline to standard output.
 pub fn write_stdout(text: &str) -> miette::Result<()> {
     use std::io::Write;
@@ -59,4 +77,14 @@ pub fn write_stdout(text: &str) -> miette::Result<()> {
             }
         })
         .map_err(|e| miette::miette!("cannot write to standard output: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sizes_read_as_docker_prints_them() {
+        assert_eq!(super::size(999), "999 B");
+        assert_eq!(super::size(1_200_000), "1.2 MB");
+        assert_eq!(super::size(3_000_000_000), "3.0 GB");
+    }
 }
