@@ -26,7 +26,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use skiff_model::xskiff::Drift;
-use skiff_plan::{Action, Observed, Plan, PlanOptions, Removal, Restart, State};
+use skiff_plan::{Action, Observed, Plan, PlanOptions, Removal, State};
 use skiff_runtime::RuntimeError;
 use skiff_store::{Event, Health, Kind};
 use tokio::sync::oneshot;
@@ -723,7 +723,7 @@ impl Core {
                         "runtime event",
                     )
                     && !p.busy
-                    && restarts(spec.restart, Some(code))
+                    && spec.restart.restarts(Some(code), t.tracker.attempts())
                 {
                     let trigger = format!("exited with code {code}");
                     fail(
@@ -747,7 +747,11 @@ impl Core {
                         Health::Healthy if t.life == Life::Running => t.tracker.up(cx.now),
                         Health::Unhealthy => {
                             t.tracker.down();
-                            if t.life == Life::Running && !p.busy && spec.restart != Restart::No {
+                            // Unhealthy counts as a failure without an exit code.
+                            if t.life == Life::Running
+                                && !p.busy
+                                && spec.restart.restarts(None, t.tracker.attempts())
+                            {
                                 let trigger = "unhealthy".to_owned();
                                 fail(
                                     &mut self.next_ticket,
@@ -946,7 +950,7 @@ impl Core {
                         _ => None,
                     };
                     if exited(cx, project, &inst.name, t, code, "reconcile")
-                        && restarts(spec.restart, code)
+                        && spec.restart.restarts(code, t.tracker.attempts())
                     {
                         let trigger = match code {
                             Some(code) => format!("exited with code {code}"),
@@ -1203,16 +1207,6 @@ fn fail(
             }
             set_life(t, Life::Held, cx.now);
         }
-    }
-}
-
-/// Whether a service's policy restarts an instance that ended with this code (`None`: it
-/// was found stopped without one).
-fn restarts(policy: Restart, code: Option<i64>) -> bool {
-    match policy {
-        Restart::No => false,
-        Restart::Always | Restart::UnlessStopped => true,
-        Restart::OnFailure => code != Some(0),
     }
 }
 

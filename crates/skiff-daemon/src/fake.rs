@@ -373,13 +373,12 @@ pub(crate) fn desired(name: &str, project: &serde_json::Value) -> Result<Desired
         .ok_or_else(|| invalid("no services"))?;
     let mut out = Vec::new();
     for (service, spec) in services {
-        let restart = match spec.get("restart").and_then(serde_json::Value::as_str) {
-            None | Some("no") => Restart::No,
-            Some("always") => Restart::Always,
-            Some("on-failure") => Restart::OnFailure,
-            Some("unless-stopped") => Restart::UnlessStopped,
-            Some(other) => return Err(invalid(&format!("unknown restart {other:?}"))),
-        };
+        let restart: Restart = spec
+            .get("restart")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("no")
+            .parse()
+            .map_err(|e: skiff_plan::InvalidRestart| invalid(&e.to_string()))?;
         out.push(ServiceSpec {
             name: service.clone(),
             replicas: spec

@@ -63,6 +63,11 @@ impl RestartTracker {
         }
     }
 
+    /// Restarts decided since the last start-over (what `on-failure:N` counts).
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
     pub(crate) fn config(&self) -> &RestartConfig {
         &self.config
     }

@@ -9,9 +9,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
 use serde_json::{Value, json};
-use skiff_plan::{
-    Action, Condition, Dependency, Desired, ResourceSpec, Restart, ServiceSpec, State,
-};
+use skiff_plan::{Action, Condition, Dependency, Desired, ResourceSpec, ServiceSpec, State};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
 use crate::convert::{ContainerRequest, ProjectContext, Unsupported, container_request};
@@ -199,16 +197,12 @@ impl Project {
                     })
                     .unwrap_or_default(),
                 image_id: self.image_ids.get(name).cloned(),
-                restart: match svc
+                // Checked when the container request is made (`convert`).
+                restart: svc
                     .get("restart")
                     .and_then(Value::as_str)
-                    .map(|r| r.split(':').next().unwrap_or(r))
-                {
-                    Some("always") => Restart::Always,
-                    Some("unless-stopped") => Restart::UnlessStopped,
-                    Some("on-failure") => Restart::OnFailure,
-                    _ => Restart::No,
-                },
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or_default(),
             })
             .collect();
         let resources = |key: &str, map: &BTreeMap<String, String>| -> Vec<ResourceSpec> {

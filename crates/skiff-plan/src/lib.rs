@@ -41,15 +41,83 @@ pub struct ServiceSpec {
     pub image_id: Option<String>,
 }
 
-/// When a stopped instance should be started again by `up`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
-#[serde(rename_all = "kebab-case")]
+/// Compose's `restart`: when an instance that ended is started again (by `up`, a process
+/// supervisor, the daemon). Written and read as Compose writes it (`on-failure:3`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Restart {
+    /// Never.
     #[default]
     No,
+    /// Whatever the exit.
     Always,
-    OnFailure,
+    /// After a non-zero exit (a signal, an unknown end, being unhealthy), at most
+    /// `max_retries` times in a row.
+    OnFailure { max_retries: Option<u32> },
+    /// As `Always` for whoever restarts; not started again after a manual stop (the
+    /// planner's concern).
     UnlessStopped,
+}
+
+impl Restart {
+    /// Whether an instance that ended with `code` (`None`: unknown, or unhealthy), after
+    /// `restarts` restarts in a row, is started again.
+    #[must_use]
+    pub fn restarts(self, code: Option<i64>, restarts: u32) -> bool {
+        match self {
+            Restart::No => false,
+            Restart::Always | Restart::UnlessStopped => true,
+            Restart::OnFailure { max_retries } => {
+                code != Some(0) && max_retries.is_none_or(|max| restarts < max)
+            }
+        }
+    }
+}
+
+/// A `restart` value Compose does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid restart policy {0:?}: expected no, always, on-failure[:N] or unless-stopped")]
+pub struct InvalidRestart(pub String);
+
+impl std::str::FromStr for Restart {
+    type Err = InvalidRestart;
+
+    /// `no` (or empty), `always`, `on-failure`, `on-failure:N`, `unless-stopped`.
+    fn from_str(text: &str) -> Result<Restart, InvalidRestart> {
+        let invalid = || InvalidRestart(text.to_owned());
+        match text.split_once(':') {
+            None => match text {
+                "no" | "" => Ok(Restart::No),
+                "always" => Ok(Restart::Always),
+                "on-failure" => Ok(Restart::OnFailure { max_retries: None }),
+                "unless-stopped" => Ok(Restart::UnlessStopped),
+                _ => Err(invalid()),
+            },
+            Some(("on-failure", max)) => Ok(Restart::OnFailure {
+                max_retries: Some(max.parse().map_err(|_| invalid())?),
+            }),
+            Some(_) => Err(invalid()),
+        }
+    }
+}
+
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Restart::No => f.write_str("no"),
+            Restart::Always => f.write_str("always"),
+            Restart::OnFailure { max_retries: None } => f.write_str("on-failure"),
+            Restart::OnFailure {
+                max_retries: Some(n),
+            } => write!(f, "on-failure:{n}"),
+            Restart::UnlessStopped => f.write_str("unless-stopped"),
+        }
+    }
+}
+
+impl Serialize for Restart {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// A `depends_on` entry.

@@ -397,3 +397,39 @@ fn an_image_that_moved_under_the_same_name_recreates_with_that_reason() {
             .is_empty()
     );
 }
+
+#[test]
+fn restart_policies_parse_and_print_as_compose_writes_them() {
+    for (text, policy) in [
+        ("no", Restart::No),
+        ("always", Restart::Always),
+        ("unless-stopped", Restart::UnlessStopped),
+        ("on-failure", Restart::OnFailure { max_retries: None }),
+        (
+            "on-failure:3",
+            Restart::OnFailure {
+                max_retries: Some(3),
+            },
+        ),
+    ] {
+        assert_eq!(text.parse::<Restart>(), Ok(policy));
+        assert_eq!(policy.to_string(), text);
+        assert_eq!(serde_json::to_value(policy).expect("json"), text);
+    }
+    for bad in ["sometimes", "on-failure:", "on-failure:x", "always:3"] {
+        assert!(bad.parse::<Restart>().is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn on_failure_counts_its_retries() {
+    let on_failure = |max| Restart::OnFailure { max_retries: max };
+    assert!(!Restart::No.restarts(Some(1), 0));
+    assert!(Restart::Always.restarts(Some(0), 1000));
+    assert!(!on_failure(None).restarts(Some(0), 0));
+    // Unknown, or unhealthy: a failure.
+    assert!(on_failure(None).restarts(None, 7));
+    assert!(on_failure(Some(2)).restarts(Some(1), 1));
+    assert!(!on_failure(Some(2)).restarts(Some(1), 2));
+    assert!(!on_failure(Some(0)).restarts(Some(1), 0));
+}

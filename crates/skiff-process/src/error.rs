@@ -66,8 +66,6 @@ pub enum ProcessError {
     InvalidName { what: &'static str, name: String },
     #[error("unknown signal {0:?}")]
     InvalidSignal(String),
-    #[error("unknown restart policy {0:?} (no, always, on-failure[:max], unless-stopped)")]
-    InvalidRestart(String),
     #[error("read log file {}: {source}", path.display())]
     ReadLog {
         path: PathBuf,

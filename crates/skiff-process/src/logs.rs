@@ -139,7 +139,11 @@ pub fn read_logs(path: &Path, query: &LogQuery) -> Result<Vec<LogLine>, ProcessE
 /// The file system refused.
 pub fn remove_logs(path: &Path) -> Result<(), ProcessError> {
     for file in rotated(path).into_iter().chain([path.to_path_buf()]) {
-        remove_if_present(&file).map_err(|source| ProcessError::ReadLog { path: file, source })?;
+        remove_if_present(&file).map_err(|source| ProcessError::Record {
+            action: "remove log file",
+            path: file,
+            source,
+        })?;
     }
     Ok(())
 }

@@ -6,9 +6,7 @@
 //! the instance follows each step (running, restarting, exited), so another skiff process
 //! sees what this one sees. The life of an instance is drawn in the crate's documentation.
 
-use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -30,71 +28,8 @@ const ADOPTED_POLL: Duration = Duration::from_millis(200);
 /// How often a supervisor looks for a stop marker ([`crate::record::stop_instance`]).
 const STOP_MARKER_POLL: Duration = Duration::from_millis(100);
 
-/// Compose's `restart`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum RestartPolicy {
-    /// Never restart.
-    #[default]
-    No,
-    /// Restart whatever the exit.
-    Always,
-    /// Restart after a non-zero exit (or a signal), at most `max_retries` times.
-    OnFailure { max_retries: Option<u32> },
-    /// As `Always` for a supervisor; the difference (not started again after a manual stop)
-    /// is the planner's.
-    UnlessStopped,
-}
-
-impl RestartPolicy {
-    /// Whether an instance that ended this way, after `restarts` restarts, is restarted.
-    #[must_use]
-    pub fn restarts(self, exit: Exit, restarts: u32) -> bool {
-        match self {
-            RestartPolicy::No => false,
-            RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
-            RestartPolicy::OnFailure { max_retries } => {
-                !exit.success() && max_retries.is_none_or(|max| restarts < max)
-            }
-        }
-    }
-}
-
-impl FromStr for RestartPolicy {
-    type Err = ProcessError;
-
-    /// `no`, `always`, `on-failure`, `on-failure:N`, `unless-stopped`.
-    fn from_str(text: &str) -> Result<RestartPolicy, ProcessError> {
-        let invalid = || ProcessError::InvalidRestart(text.to_owned());
-        match text.split_once(':') {
-            None => match text {
-                "no" | "" => Ok(RestartPolicy::No),
-                "always" => Ok(RestartPolicy::Always),
-                "on-failure" => Ok(RestartPolicy::OnFailure { max_retries: None }),
-                "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
-                _ => Err(invalid()),
-            },
-            Some(("on-failure", max)) => Ok(RestartPolicy::OnFailure {
-                max_retries: Some(max.parse().map_err(|_| invalid())?),
-            }),
-            Some(_) => Err(invalid()),
-        }
-    }
-}
-
-impl fmt::Display for RestartPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RestartPolicy::No => f.write_str("no"),
-            RestartPolicy::Always => f.write_str("always"),
-            RestartPolicy::OnFailure { max_retries: None } => f.write_str("on-failure"),
-            RestartPolicy::OnFailure {
-                max_retries: Some(n),
-            } => write!(f, "on-failure:{n}"),
-            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
-        }
-    }
-}
+/// Compose's `restart`: the planner's, so that the supervisor and the daemon decide alike.
+pub use skiff_plan::Restart as RestartPolicy;
 
 /// Everything a supervisor needs.
 #[derive(Debug, Clone)]
@@ -531,7 +466,7 @@ impl Run {
                 if ran_for >= self.config.backoff.reset_after {
                     self.backoff.reset();
                 }
-                if !self.config.restart.restarts(exit, self.restarts) {
+                if !self.config.restart.restarts(exit.code(), self.restarts) {
                     let ending = match self.config.restart {
                         RestartPolicy::OnFailure { .. } if !exit.success() => {
                             Ending::RetriesExhausted
@@ -774,39 +709,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn policies_parse_and_print() {
-        for (text, policy) in [
-            ("no", RestartPolicy::No),
-            ("always", RestartPolicy::Always),
-            ("unless-stopped", RestartPolicy::UnlessStopped),
-            ("on-failure", RestartPolicy::OnFailure { max_retries: None }),
-            (
-                "on-failure:3",
-                RestartPolicy::OnFailure {
-                    max_retries: Some(3),
-                },
-            ),
-        ] {
-            assert_eq!(text.parse::<RestartPolicy>().unwrap(), policy);
-            assert_eq!(policy.to_string(), text);
-        }
-        for bad in ["sometimes", "on-failure:", "on-failure:x", "always:3"] {
-            assert!(bad.parse::<RestartPolicy>().is_err(), "{bad}");
-        }
-    }
-
-    #[test]
     fn policies_decide() {
-        let fail = Exit::Code(1);
-        let killed = Exit::Signal(9);
-        let ok = Exit::Code(0);
+        let fail = Exit::Code(1).code();
+        let killed = Exit::Signal(9).code();
+        let ok = Exit::Code(0).code();
         let on_failure = |max| RestartPolicy::OnFailure { max_retries: max };
         assert!(!RestartPolicy::No.restarts(fail, 0));
         assert!(RestartPolicy::Always.restarts(ok, 1000));
         assert!(RestartPolicy::UnlessStopped.restarts(fail, 0));
         assert!(!on_failure(None).restarts(ok, 0));
         assert!(on_failure(None).restarts(killed, 1000));
-        assert!(on_failure(None).restarts(Exit::Unknown, 0));
+        assert!(on_failure(None).restarts(Exit::Unknown.code(), 0));
         assert!(on_failure(Some(2)).restarts(fail, 1));
         assert!(!on_failure(Some(2)).restarts(fail, 2));
         assert!(!on_failure(Some(0)).restarts(fail, 0));

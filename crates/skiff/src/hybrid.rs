@@ -285,7 +285,7 @@ impl Stack {
                 .collect(),
             restart: services
                 .iter()
-                .map(|(n, s)| (n.clone(), restart(&s.restart)))
+                .map(|(n, s)| (n.clone(), s.restart.parse().unwrap_or_default()))
                 .collect(),
             published: services
                 .iter()
@@ -535,14 +535,6 @@ fn dependencies(service: &ServiceConfig) -> Vec<Dependency> {
         .collect()
 }
 
-fn restart(policy: &str) -> Restart {
-    match policy.split(':').next().unwrap_or(policy) {
-        "always" => Restart::Always,
-        "unless-stopped" => Restart::UnlessStopped,
-        "on-failure" => Restart::OnFailure,
-        _ => Restart::No,
-    }
-}
 
 fn published(service: &ServiceConfig) -> Vec<Published> {
     service

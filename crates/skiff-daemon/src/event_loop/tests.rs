@@ -376,3 +376,25 @@ async fn a_restarted_daemon_takes_up_its_projects_and_a_release_forgets_them() {
         ]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn on_failure_with_a_maximum_stops_restarting_after_it() {
+    let world = FakeWorld::new();
+    world.set_behaviour(
+        "web",
+        Behaviour::CrashesAfter {
+            after: Duration::from_secs(1),
+            code: 3,
+        },
+    );
+    let daemon = start(&world, |_| {});
+    let reply = daemon
+        .deploy(json!({"services": {"web": {"restart": "on-failure:2"}}}))
+        .await;
+    assert!(matches!(reply, DeployReply::Done(o) if o.errors.is_empty()));
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    let (events, _) = daemon.stop().await;
+    let count = |kind| events.iter().filter(|r| r.event.kind == kind).count();
+    assert_eq!(count(Kind::Restarted), 2, "two retries, then left exited");
+    assert_eq!(count(Kind::Exited), 3);
+}
