@@ -6,6 +6,7 @@
 //! | `GET /v1/status[?project=]` | [`StatusResponse`] |
 //! | `GET /v1/events?since=&until=&after=&project=&service=&kind=&limit=` | [`EventsResponse`] |
 //! | `POST /v1/projects/{name}/deploy` with a [`DeployRequest`] | [`DeployOutcome`]: 200, or 500 when actions failed; 409 while another deploy of it runs; 422 when it cannot be planned |
+//! | `POST /v1/events` with an `Event` | 202: recorded through the loop (a backup or drill the CLI ran) |
 //! | `DELETE /v1/projects/{name}` | 204 once released (no longer supervised); 404 when not owned; 409 while a deploy of it runs |
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
 //!
@@ -68,7 +69,7 @@ impl ApiState {
 pub(crate) fn router(state: ApiState) -> Router {
     Router::new()
         .route("/v1/status", get(status))
-        .route("/v1/events", get(events))
+        .route("/v1/events", get(events).post(record))
         .route("/v1/projects/{name}/deploy", post(deploy))
         .route("/v1/projects/{name}", delete(release))
         .route("/metrics", get(metrics))
@@ -191,6 +192,21 @@ async fn deploy(
         )),
         DeployReply::Failed(error) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error)),
     }
+}
+
+/// An event the CLI made (a backup or drill run by hand): recorded by the loop like the
+/// world's own, alerts included.
+async fn record(
+    State(state): State<ApiState>,
+    body: Result<Json<skiff_store::Event>, JsonRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Json(event) = body.map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.body_text()))?;
+    state
+        .handle
+        .inputs
+        .send(Input::Record(event))
+        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "the daemon is stopping"))?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn release(

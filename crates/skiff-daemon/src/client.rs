@@ -70,8 +70,18 @@ impl Client {
     ///
     /// # Errors
     /// The exchange failed or the daemon answered with an error.
-    pub async fn status(&self) -> Result<StatusResponse, ClientError> {
-        let (status, body) = self.send(Method::GET, "/v1/status", None).await?;
+    pub async fn status(&self, project: Option<&str>) -> Result<StatusResponse, ClientError> {
+        let path = match project {
+            Some(p) => format!(
+                "/v1/status?{}",
+                serde_urlencoded::to_string([("project", p)]).map_err(|e| ClientError::Encode {
+                    what: "the status query",
+                    message: e.to_string(),
+                })?
+            ),
+            None => "/v1/status".to_owned(),
+        };
+        let (status, body) = self.send(Method::GET, &path, None).await?;
         decode(status, &body, "status")
     }
 
@@ -130,6 +140,23 @@ impl Client {
             return Ok(outcome);
         }
         decode(status, &answer, "deploy")
+    }
+
+    /// Records an event the caller made (a backup or drill run by hand) in the history.
+    ///
+    /// # Errors
+    /// The exchange failed or the daemon answered with an error.
+    pub async fn record(&self, event: &skiff_store::Event) -> Result<(), ClientError> {
+        let body = serde_json::to_vec(event).map_err(|e| ClientError::Encode {
+            what: "the event",
+            message: e.to_string(),
+        })?;
+        let (status, answer) = self.send(Method::POST, "/v1/events", Some(body)).await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(api_error(status, &answer))
+        }
     }
 
     /// Hands a project back: the daemon stops supervising it (what runs keeps running).

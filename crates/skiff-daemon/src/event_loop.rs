@@ -98,7 +98,11 @@ impl<W: World> EventLoop<W> {
                         });
                     }
                 }
-                Err(error) => tracing::error!(%error, "could not read the deployments it owned"),
+                Err(error) => tracing::error!(
+                    %error,
+                    dir = %dir.display(),
+                    "could not read the deployments it owned"
+                ),
             }
         }
         let every = self.config.reconcile_every;
@@ -149,7 +153,12 @@ impl<W: World> EventLoop<W> {
                         if let Some(dir) = &self.config.deployments
                             && let Err(error) = persist::forget(dir, &project)
                         {
-                            tracing::error!(%error, project, "could not forget a deployment");
+                            tracing::error!(
+                                %error,
+                                project,
+                                dir = %dir.display(),
+                                "could not forget a deployment"
+                            );
                         }
                     }
                     Effect::Stop => stop = true,
@@ -279,7 +288,8 @@ async fn deploy<W: World>(
         let mut desired = world
             .desired(&name, &request.project)
             .await
-            .map_err(|e| format!("read project {name}: {e}"))?;
+            // The world's error names what it did ("read project {name}").
+            .map_err(|e| e.to_string())?;
         if desired.project.is_empty() {
             desired.project.clone_from(&name);
         } else if desired.project != name {
@@ -291,7 +301,7 @@ async fn deploy<W: World>(
         // Written ahead: a daemon killed during the plan takes the project up again.
         if let Some(dir) = &persist_in {
             persist::save(dir, &name, &request)
-                .map_err(|e| format!("keep the deployment of {name}: {e}"))?;
+                .map_err(|e| format!("keep the deployment of {name} in {}: {e}", dir.display()))?;
         }
         let deployment = Arc::new(Deployment {
             name: name.clone(),
@@ -302,7 +312,7 @@ async fn deploy<W: World>(
         let observed = world
             .observe(&deployment)
             .await
-            .map_err(|e| format!("observe {name}: {e}"))?;
+            .map_err(|e| e.to_string())?;
         let plan = skiff_plan::plan(
             &deployment.desired,
             &observed,

@@ -96,7 +96,7 @@ async fn the_unix_socket_is_private_and_serves_the_api() {
     assert_eq!(world.instances("shop").len(), 2);
 
     // The observation after the deploy records the starts; wait for it.
-    let mut status = client.status().await.expect("status");
+    let mut status = client.status(None).await.expect("status");
     for _ in 0..200 {
         if status
             .services
@@ -106,7 +106,7 @@ async fn the_unix_socket_is_private_and_serves_the_api() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
-        status = client.status().await.expect("status");
+        status = client.status(None).await.expect("status");
     }
     assert_eq!(status.services.len(), 1, "{status:?}");
     let web = &status.services[0].summary;
@@ -117,6 +117,24 @@ async fn the_unix_socket_is_private_and_serves_the_api() {
     assert_eq!(web.state, ServiceState::Running);
     assert_eq!((web.running, web.instances), (2, 2));
     assert!(web.up_since.is_some());
+    // Narrowed to a project: this one, or nothing.
+    assert_eq!(
+        client
+            .status(Some("shop"))
+            .await
+            .expect("status")
+            .services
+            .len(),
+        1
+    );
+    assert!(
+        client
+            .status(Some("other"))
+            .await
+            .expect("status")
+            .services
+            .is_empty()
+    );
 
     let started = client
         .events(&EventsQuery {
@@ -312,9 +330,9 @@ async fn tcp_answers_401_without_the_token_and_200_with_it() {
         .deploy("shop", &deploy_request())
         .await
         .expect("deploy over TCP");
-    assert!(client.status().await.is_ok());
+    assert!(client.status(None).await.is_ok());
     assert!(client.metrics().await.is_ok());
-    match Client::tcp(addr, "nope").status().await {
+    match Client::tcp(addr, "nope").status(None).await {
         Err(ClientError::Api { status: 401, .. }) => {}
         other => panic!("expected a 401, got {other:?}"),
     }
@@ -322,7 +340,7 @@ async fn tcp_answers_401_without_the_token_and_200_with_it() {
     let local = Client::connect(dir.path().join("run/skiff.sock"))
         .await
         .expect("connect");
-    assert!(local.status().await.is_ok());
+    assert!(local.status(None).await.is_ok());
     daemon.stop().await;
 }
 
@@ -397,7 +415,7 @@ async fn a_deploy_that_cannot_be_planned_is_422() {
             message,
         }) => {
             assert!(
-                message.contains("unknown restart \"sometimes\""),
+                message.starts_with("read project shop: invalid restart policy \"sometimes\""),
                 "{message}"
             );
         }

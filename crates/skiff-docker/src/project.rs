@@ -258,7 +258,51 @@ impl DockerRuntime<'_> {
             .ok_or_else(|| RuntimeError::new(format!("create {name}"), "service is not declared"))
     }
 
-    fn stop_timeout(&self, service: &str) -> Duration {
+    /// Stops an instance of `service` within its grace period, and removes it when asked.
+    ///
+    /// # Errors
+    /// The engine refuses (a container already gone is not an error).
+    pub async fn stop_instance(
+        &self,
+        service: &str,
+        id: &str,
+        name: &str,
+        remove: bool,
+    ) -> Result<(), RuntimeError> {
+        self.engine
+            .stop(id, Some(self.stop_timeout(service)))
+            .await
+            .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))?;
+        if remove {
+            self.engine
+                .remove(id, false)
+                .await
+                .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Runs an instance afresh, as the engine's own restart does: stops it within its grace
+    /// period if it still runs (unhealthy), then starts the same container again.
+    ///
+    /// # Errors
+    /// The engine refuses.
+    pub async fn restart_instance(
+        &self,
+        service: &str,
+        id: &str,
+        name: &str,
+    ) -> Result<(), RuntimeError> {
+        self.stop_instance(service, id, name, false).await?;
+        self.engine
+            .start(id)
+            .await
+            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+    }
+
+    /// The grace period of a service's containers: `stop_grace_period`, else the runtime's.
+    #[must_use]
+    pub fn stop_timeout(&self, service: &str) -> Duration {
         self.project
             .json
             .pointer(&format!("/services/{service}/stop_grace_period"))
@@ -560,16 +604,7 @@ impl Runtime for DockerRuntime<'_> {
                 .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string())),
             Action::Remove {
                 service, id, name, ..
-            } => {
-                self.engine
-                    .stop(id, Some(self.stop_timeout(service)))
-                    .await
-                    .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))?;
-                self.engine
-                    .remove(id, false)
-                    .await
-                    .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))
-            }
+            } => self.stop_instance(service, id, name, true).await,
         }
     }
 

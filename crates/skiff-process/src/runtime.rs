@@ -106,6 +106,12 @@ impl ProcessRuntime {
         self
     }
 
+    /// Whether restarts are the caller's ([`Self::with_caller_restarts`]).
+    #[must_use]
+    pub fn caller_restarts(&self) -> bool {
+        self.caller_restarts
+    }
+
     fn policy(&self, service: &ProcessService) -> crate::supervisor::RestartPolicy {
         if self.caller_restarts {
             crate::supervisor::RestartPolicy::No

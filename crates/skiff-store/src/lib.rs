@@ -126,7 +126,7 @@ impl Store {
         let v: i64 = self
             .conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
-            .map_err(sql("read the schema version"))?;
+            .map_err(sql(&self.path, "read the schema version"))?;
         Ok(usize::try_from(v).unwrap_or(0))
     }
 
@@ -138,12 +138,12 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare("PRAGMA integrity_check")
-            .map_err(sql("check integrity"))?;
+            .map_err(sql(&self.path, "check integrity"))?;
         let lines: Vec<String> = stmt
             .query_map([], |row| row.get(0))
-            .map_err(sql("check integrity"))?
+            .map_err(sql(&self.path, "check integrity"))?
             .collect::<Result<_, _>>()
-            .map_err(sql("check integrity"))?;
+            .map_err(sql(&self.path, "check integrity"))?;
         Ok(lines.into_iter().filter(|l| l != "ok").collect())
     }
 
@@ -163,7 +163,7 @@ impl Store {
                 "INSERT INTO events (time_ms, project, service, instance, kind, exit_code, \
                  health, triggered_by, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
-            .map_err(sql("append an event"))?;
+            .map_err(sql(&self.path, "append an event"))?;
         stmt.execute(params![
             event.time.timestamp_millis(),
             event.project,
@@ -175,7 +175,7 @@ impl Store {
             event.trigger,
             detail,
         ])
-        .map_err(sql("append an event"))?;
+        .map_err(sql(&self.path, "append an event"))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -256,7 +256,7 @@ impl Store {
                 )",
                 params![cutoff, keep],
             )
-            .map_err(sql("delete old events"))
+            .map_err(sql(&self.path, "delete old events"))
     }
 
     /// Each service's summary (of one project, or of all), ordered by project and service.
@@ -274,11 +274,11 @@ impl Store {
                        AND (?1 IS NULL OR project = ?1)
                      ORDER BY project, service",
                 )
-                .map_err(sql("list services"))?;
+                .map_err(sql(&self.path, "list services"))?;
             stmt.query_map(params![project], |row| Ok((row.get(0)?, row.get(1)?)))
-                .map_err(sql("list services"))?
+                .map_err(sql(&self.path, "list services"))?
                 .collect::<Result<_, _>>()
-                .map_err(sql("list services"))?
+                .map_err(sql(&self.path, "list services"))?
         };
         let mut out = Vec::new();
         for (project, service) in pairs {
@@ -319,7 +319,7 @@ impl Store {
                     detail
                 ],
             )
-            .map_err(sql("append a record"))?;
+            .map_err(sql(&self.path, "append a record"))?;
         Ok(self.conn.last_insert_rowid())
     }
 
@@ -340,7 +340,7 @@ impl Store {
                  WHERE kind = ?1 AND (?2 IS NULL OR name = ?2)
                  ORDER BY id DESC LIMIT ?3",
             )
-            .map_err(sql("read records"))?;
+            .map_err(sql(&self.path, "read records"))?;
         let rows = stmt
             .query_map(
                 params![kind, name, i64::try_from(limit).unwrap_or(i64::MAX)],
@@ -355,10 +355,11 @@ impl Store {
                     ))
                 },
             )
-            .map_err(sql("read records"))?;
+            .map_err(sql(&self.path, "read records"))?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, time_ms, kind, name, outcome, detail) = row.map_err(sql("read records"))?;
+            let (id, time_ms, kind, name, outcome, detail) =
+                row.map_err(sql(&self.path, "read records"))?;
             out.push(OutcomeRecord {
                 time: time(id, time_ms)?,
                 kind,
@@ -381,13 +382,13 @@ impl Store {
         let mut stmt = self
             .conn
             .prepare_cached(sql_text)
-            .map_err(sql("read events"))?;
+            .map_err(sql(&self.path, "read events"))?;
         let rows = stmt
             .query_map(args, RawEvent::from_row)
-            .map_err(sql("read events"))?;
+            .map_err(sql(&self.path, "read events"))?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(row.map_err(sql("read events"))?.decode()?);
+            out.push(row.map_err(sql(&self.path, "read events"))?.decode()?);
         }
         Ok(out)
     }
@@ -483,8 +484,12 @@ fn restrict(_path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn sql(what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |source| StoreError::Sql { what, source }
+fn sql<'a>(path: &'a Path, what: &'static str) -> impl Fn(rusqlite::Error) -> StoreError + 'a {
+    move |source| StoreError::Sql {
+        what,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// What failed, naming the file or the operation.
@@ -516,9 +521,10 @@ pub enum StoreError {
         version: usize,
         source: rusqlite_migration::Error,
     },
-    #[error("{what}: {source}")]
+    #[error("{what} in {}: {source}", path.display())]
     Sql {
         what: &'static str,
+        path: PathBuf,
         source: rusqlite::Error,
     },
     #[error("encode the detail of a {kind} event: {source}")]

@@ -49,6 +49,20 @@ pub enum ServiceState {
     Running,
 }
 
+impl ServiceState {
+    /// The name it is stored and serialised under.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::CrashLoop => "crash_loop",
+            ServiceState::Restarting => "restarting",
+            ServiceState::Exited => "exited",
+            ServiceState::Degraded => "degraded",
+            ServiceState::Running => "running",
+        }
+    }
+}
+
 /// The last thing that went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastError {
@@ -193,6 +207,20 @@ fn describe(e: &Event) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn state_names_are_their_serialised_names() {
+        use super::ServiceState as S;
+        for s in [
+            S::CrashLoop,
+            S::Restarting,
+            S::Exited,
+            S::Degraded,
+            S::Running,
+        ] {
+            assert_eq!(serde_json::to_value(s).expect("json"), s.as_str());
+        }
+    }
+
     use serde_json::json;
 
     use super::*;

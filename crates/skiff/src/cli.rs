@@ -170,7 +170,7 @@ pub struct DaemonArgs {
     #[command(flatten)]
     pub target: DaemonTarget,
     /// Also listen on TCP at HOST:PORT. Every request must carry `Authorization: Bearer
-    /// <token>`, the token read from SKIFF_DAEMON_TOKEN or --token-file (never an argument:
+    /// <token>`, the token read from --token-file, else SKIFF_DAEMON_TOKEN (never an argument:
     /// arguments show in `ps`).
     #[arg(long, value_name = "HOST:PORT")]
     pub listen: Option<std::net::SocketAddr>,

@@ -219,11 +219,7 @@ impl HostWorld {
     }
 
     fn hybrid<'a>(&self, hosted: &'a Hosted, engine: Option<&'a Engine>) -> Hybrid<'a> {
-        let mut hybrid = Hybrid::new(&hosted.stack, engine, &hosted.processes);
-        if let Some(docker) = hybrid.docker.as_mut() {
-            docker.engine_restarts = false;
-        }
-        hybrid
+        Hybrid::new(&hosted.stack, engine, &hosted.processes)
     }
 
     /// Forwards a project's supervisor reports into the loop.
@@ -320,10 +316,6 @@ fn container_change(change: ContainerChange) -> Change {
     }
 }
 
-fn err(what: &str) -> impl FnOnce(miette::Report) -> RuntimeError + '_ {
-    move |e| RuntimeError::new(what.to_owned(), e.to_string())
-}
-
 impl World for HostWorld {
     async fn desired(
         &self,
@@ -394,7 +386,7 @@ impl World for HostWorld {
                 .then_some(&hosted.processes),
         )
         .await
-        .map_err(err("observe"))?;
+        .map_err(|e| RuntimeError::new(format!("observe {}", deployment.name), e.to_string()))?;
         let containers = observed
             .instances
             .iter()
@@ -435,9 +427,7 @@ impl World for HostWorld {
                 let (service, number) = parse_instance_id(&instance.id).ok_or_else(|| {
                     RuntimeError::new(format!("restart {}", instance.name), "not a process")
                 })?;
-                self.hybrid(&hosted, None)
-                    .prepare_for_restart(service)
-                    .await;
+                self.hybrid(&hosted, None).prepare_process(service).await;
                 hosted
                     .processes
                     .restart_instance(service, number, &instance.name)
@@ -445,29 +435,13 @@ impl World for HostWorld {
             }
             Side::Container => {
                 let engine = self.engine().await?;
-                let what = format!("restart {}", instance.name);
-                let grace = hosted
-                    .stack
-                    .docker
-                    .json
-                    .pointer(&format!("/services/{}/stop_grace_period", instance.service))
-                    .and_then(serde_json::Value::as_str)
-                    .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
-                    .unwrap_or(Duration::from_secs(10));
-                let (_, state, _) = engine
-                    .health(&instance.id)
+                let hybrid = self.hybrid(&hosted, Some(engine));
+                let docker = hybrid.docker.as_ref().ok_or_else(|| {
+                    RuntimeError::new(format!("restart {}", instance.name), "no engine")
+                })?;
+                docker
+                    .restart_instance(&instance.service, &instance.id, &instance.name)
                     .await
-                    .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
-                if state == "running" {
-                    engine
-                        .stop(&instance.id, Some(grace))
-                        .await
-                        .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
-                }
-                engine
-                    .start(&instance.id)
-                    .await
-                    .map_err(|e| RuntimeError::new(what, e.to_string()))
             }
         }
     }

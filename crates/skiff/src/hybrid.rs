@@ -535,7 +535,6 @@ fn dependencies(service: &ServiceConfig) -> Vec<Dependency> {
         .collect()
 }
 
-
 fn published(service: &ServiceConfig) -> Vec<Published> {
     service
         .ports
@@ -609,7 +608,8 @@ impl<'a> Hybrid<'a> {
                 engine,
                 project: &stack.docker,
                 stop_timeout: std::time::Duration::from_secs(10),
-                engine_restarts: true,
+                // Whoever restarts processes (the daemon) restarts containers too.
+                engine_restarts: !processes.caller_restarts(),
             }),
             processes,
         }
@@ -632,15 +632,9 @@ impl<'a> Hybrid<'a> {
         }
     }
 
-    /// Before a process is started again by the daemon: where it reaches its dependencies
-    /// now (a container's host port may have changed).
-    pub async fn prepare_for_restart(&self, service: &str) {
-        self.prepare_process(service).await;
-    }
-
     /// Before a process starts: where it reaches the services it depends on, from the ports
     /// their containers publish now (host ports the engine chose included).
-    async fn prepare_process(&self, service: &str) {
+    pub async fn prepare_process(&self, service: &str) {
         let deps = self
             .stack
             .depends_on

@@ -5,7 +5,6 @@
     reason = "the terminal edge: status lines and notes go to stderr"
 )]
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,8 +12,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use comfy_table::{Table, presets::NOTHING};
 use miette::{IntoDiagnostic, miette};
-use skiff_daemon::{Client, DaemonConfig, EventsQuery, LogFormat, RestartConfig, TcpListen};
-use skiff_store::{Filter, Recorded, ServiceSummary, Store};
+use skiff_daemon::{
+    Client, DaemonConfig, EventsQuery, LogFormat, RestartConfig, ServiceStatus, TcpListen,
+};
+use skiff_store::{Recorded, Store};
 
 use crate::cli::{
     DaemonArgs, DaemonCommand, DaemonTarget, EventsArgs, InstallArgs, OutputFormat, ProjectArgs,
@@ -56,14 +57,27 @@ impl Paths {
     }
 }
 
-/// The daemon, when one answers on its socket; `None` otherwise (the CLI then works alone).
-/// `SKIFF_NO_DAEMON=1` makes the CLI work alone even when one runs.
-pub async fn client() -> Option<Client> {
+/// The daemon, when one answers on its socket; `None` when none runs there (the CLI then
+/// works alone). `SKIFF_NO_DAEMON=1` makes the CLI work alone even when one runs.
+///
+/// # Errors
+/// A socket is there but cannot be reached (permissions): working alone would then run the
+/// stack beside the daemon that keeps it.
+pub async fn client() -> miette::Result<Option<Client>> {
     if std::env::var_os("SKIFF_NO_DAEMON").is_some_and(|v| !v.is_empty() && v != "0") {
-        return None;
+        return Ok(None);
     }
-    let paths = Paths::new(&DaemonTarget::default()).ok()?;
-    Client::connect(&paths.socket).await.ok()
+    let Ok(paths) = Paths::new(&DaemonTarget::default()) else {
+        return Ok(None);
+    };
+    match Client::connect(&paths.socket).await {
+        Ok(client) => Ok(Some(client)),
+        Err(e) if e.is_not_running() => Ok(None),
+        Err(e) => Err(miette!(
+            help = "run skiff as the daemon's user (the socket is 0600), point SKIFF_DAEMON_SOCKET elsewhere, or set SKIFF_NO_DAEMON=1 to work without it",
+            "{e}"
+        )),
+    }
 }
 
 /// Hands a stack to the daemon (`up -d`): it converges it and keeps it so.
@@ -89,20 +103,23 @@ pub async fn deploy(
     })
 }
 
-/// Takes a stack back from the daemon (`down`, `stop`), if it keeps it: from here on it is
-/// no longer restarted or repaired. Returns whether it was kept.
+/// Takes a stack back from the daemon (`down`, `stop`, `start`, `restart`), if it keeps it:
+/// from here on it is no longer restarted or repaired. Returns the daemon when it kept the
+/// stack (to hand it back).
 ///
 /// # Errors
 /// The daemon answered with an error.
-pub async fn release(name: &str, announce: bool) -> miette::Result<bool> {
-    let Some(client) = client().await else {
-        return Ok(false);
+pub async fn release(name: &str, announce: bool) -> miette::Result<Option<Client>> {
+    let Some(client) = client().await? else {
+        return Ok(None);
     };
-    let released = client.release(name).await.map_err(|e| miette!("{e}"))?;
-    if released && announce {
+    if !client.release(name).await.map_err(|e| miette!("{e}"))? {
+        return Ok(None);
+    }
+    if announce {
         eprintln!("The skiff daemon no longer keeps {name} (`skiff up -d` hands it back).");
     }
-    Ok(released)
+    Ok(Some(client))
 }
 
 fn runtime() -> miette::Result<tokio::runtime::Runtime> {
@@ -164,32 +181,52 @@ pub fn run(args: &DaemonArgs) -> miette::Result<ExitCode> {
         skiff_daemon::run(config, world, shutdown)
             .await
             .map_err(|e| {
-                miette!(
-                    help = "another daemon may run already: `skiff status` asks it",
-                    "{e}"
-                )
+                let help = match &e {
+                    skiff_daemon::DaemonError::AlreadyRunning { .. } => {
+                        "`skiff status` asks the daemon that runs".to_owned()
+                    }
+                    skiff_daemon::DaemonError::Store(s) if s.is_too_new() => format!(
+                        "a newer skiff wrote {}: run that version, or move the file aside",
+                        paths.store.display()
+                    ),
+                    _ => "nothing was started".to_owned(),
+                };
+                miette!(help = help, "{e}")
             })
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The TCP token: SKIFF_DAEMON_TOKEN, else the first line of `--token-file`.
+/// The TCP token: the first line of `--token-file` when given, else SKIFF_DAEMON_TOKEN.
 fn token(file: Option<&Path>) -> miette::Result<String> {
-    let token = match (std::env::var("SKIFF_DAEMON_TOKEN").ok(), file) {
-        (_, Some(file)) => std::fs::read_to_string(file)
-            .map_err(|e| miette!("cannot read the token file {}: {e}", file.display()))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
-        (Some(token), None) => token.trim().to_owned(),
-        (None, None) => String::new(),
+    let (token, from) = match file {
+        Some(file) => (
+            std::fs::read_to_string(file)
+                .map_err(|e| miette!("cannot read the token file {}: {e}", file.display()))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            format!("the token file {}", file.display()),
+        ),
+        None => (
+            std::env::var("SKIFF_DAEMON_TOKEN")
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            "SKIFF_DAEMON_TOKEN".to_owned(),
+        ),
     };
     if token.len() < 16 {
         return Err(miette!(
             help = "generate one: `head -c 32 /dev/urandom | base64 > token && chmod 600 token`, then --token-file token",
-            "--listen needs a token of at least 16 characters, from SKIFF_DAEMON_TOKEN or --token-file"
+            "--listen needs a token of at least 16 characters; {from} holds {}",
+            if token.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{} characters", token.len())
+            }
         ));
     }
     Ok(token)
@@ -277,67 +314,101 @@ fn parse_time(flag: &str, text: &str) -> miette::Result<DateTime<Utc>> {
     Ok(Utc::now() - chrono::Duration::from_std(ago).unwrap_or_default())
 }
 
-pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
-    let paths = Paths::new(&args.target)?;
-    let name = project.project_name.clone();
-    let backup_kinds = "backup_succeeded,backup_failed,verified,verify_failed";
-    let (services, backup_events) = runtime()?.block_on(async {
-        let query = EventsQuery {
-            project: name.clone(),
-            kind: Some(backup_kinds.to_owned()),
-            ..EventsQuery::default()
-        };
+/// Where `status` and `events` read the history: the daemon, or its file when none runs.
+enum History {
+    Daemon(Client),
+    File(Store),
+}
+
+impl History {
+    /// The daemon on the socket, else its history file (saying so on stderr).
+    async fn open(paths: &Paths) -> miette::Result<History> {
         match Client::connect(&paths.socket).await {
-            Ok(client) => {
-                let services = client
-                    .status()
-                    .await
-                    .map(|r| {
-                        r.services
-                            .into_iter()
-                            .map(|s| (s.summary, s.next_restart))
-                            .collect::<Vec<_>>()
-                    })
-                    .map_err(|e| miette!("{e}"))?;
-                let events = client.events(&query).await.map_err(|e| miette!("{e}"))?;
-                Ok::<_, miette::Report>((services, events))
-            }
-            Err(_) => {
-                let store = open_history(&paths)?;
+            Ok(client) => Ok(History::Daemon(client)),
+            Err(e) if e.is_not_running() => {
+                let store = open_history(paths)?;
                 eprintln!(
                     "No daemon answers at {}; from its history:",
                     paths.socket.display()
                 );
-                let services = store
-                    .summary(None)
-                    .map(|s| s.into_iter().map(|s| (s, None)).collect())
-                    .map_err(|e| miette!("{e}"))?;
+                Ok(History::File(store))
+            }
+            Err(e) => Err(miette!("{e}")),
+        }
+    }
+
+    async fn events(&self, query: &EventsQuery) -> miette::Result<Vec<Recorded>> {
+        match self {
+            History::Daemon(c) => c.events(query).await.map_err(|e| miette!("{e}")),
+            History::File(s) => {
                 let filter = query.filter().map_err(|e| miette!("{e}"))?;
-                let events = store.query(&filter).map_err(|e| miette!("{e}"))?;
-                Ok((services, events))
+                s.query(&filter).map_err(|e| miette!("{e}"))
             }
         }
+    }
+
+    async fn services(&self, project: Option<&str>) -> miette::Result<Vec<ServiceStatus>> {
+        match self {
+            History::Daemon(c) => c
+                .status(project)
+                .await
+                .map(|r| r.services)
+                .map_err(|e| miette!("{e}")),
+            History::File(s) => s
+                .summary(project)
+                .map(|all| {
+                    all.into_iter()
+                        .map(|summary| ServiceStatus {
+                            summary,
+                            next_restart: None,
+                        })
+                        .collect()
+                })
+                .map_err(|e| miette!("{e}")),
+        }
+    }
+}
+
+/// One backup, from its runs and drills in the history.
+#[derive(Debug, serde::Serialize)]
+struct BackupRow {
+    project: String,
+    backup: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_success: Option<DateTime<Utc>>,
+    /// The size of the last successful backup.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_verified: Option<DateTime<Utc>>,
+    /// `<time> (backup|drill): <first line of the error>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_failure: Option<String>,
+}
+
+pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
+    let paths = Paths::new(&args.target)?;
+    let name = project.project_name.as_deref();
+    let (services, backup_events) = runtime()?.block_on(async {
+        let history = History::open(&paths).await?;
+        let services = history.services(name).await?;
+        let events = history
+            .events(&EventsQuery {
+                project: name.map(str::to_owned),
+                kind: Some("backup_succeeded,backup_failed,verified,verify_failed".to_owned()),
+                ..EventsQuery::default()
+            })
+            .await?;
+        Ok::<_, miette::Report>((services, events))
     })?;
     let backups = backup_rows(&backup_events);
-    let services: Vec<(ServiceSummary, Option<DateTime<Utc>>)> = services
-        .into_iter()
-        .filter(|(s, _)| name.as_deref().is_none_or(|n| s.project == n))
-        .collect();
     if args.format == OutputFormat::Json {
-        let rows: Vec<serde_json::Value> = services
-            .iter()
-            .map(|(s, next)| {
-                let mut v = serde_json::to_value(s).unwrap_or_default();
-                if let (Some(next), Some(m)) = (next, v.as_object_mut()) {
-                    m.insert("next_restart".into(), serde_json::json!(next));
-                }
-                v
-            })
-            .collect();
-        let out = serde_json::json!({"services": rows, "backups": backups});
+        let out = serde_json::json!({"services": services, "backups": backups});
         write_stdout(&serde_json::to_string_pretty(&out).into_diagnostic()?)?;
         return Ok(ExitCode::SUCCESS);
     }
+    let now = Utc::now();
+    let ago = |t: DateTime<Utc>| human((now - t).to_std().unwrap_or_default());
     if !backups.is_empty() {
         let mut table = Table::new();
         table.load_preset(NOTHING).set_header([
@@ -348,30 +419,15 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
             "LAST VERIFIED",
             "LAST FAILURE",
         ]);
-        let now = Utc::now();
-        let ago = |t: &serde_json::Value| {
-            t.as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map_or_else(
-                    || "-".to_owned(),
-                    |t| {
-                        format!(
-                            "{} ago",
-                            human((now - t.with_timezone(&Utc)).to_std().unwrap_or_default())
-                        )
-                    },
-                )
-        };
+        let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
         for b in &backups {
             table.add_row([
-                b["project"].as_str().unwrap_or("-").to_owned(),
-                b["backup"].as_str().unwrap_or("-").to_owned(),
-                ago(&b["last_success"]),
-                b["size"].as_u64().map_or_else(|| "-".to_owned(), crate::commands::size),
-                ago(&b["last_verified"]),
-                b["last_failure"]
-                    .as_str()
-                    .map_or_else(|| "-".to_owned(), str::to_owned),
+                b.project.clone(),
+                b.backup.clone(),
+                or_dash(b.last_success.map(|t| format!("{} ago", ago(t)))),
+                or_dash(b.size.map(crate::commands::size)),
+                or_dash(b.last_verified.map(|t| format!("{} ago", ago(t)))),
+                or_dash(b.last_failure.clone()),
             ]);
         }
         write_stdout(&table.to_string())?;
@@ -380,7 +436,6 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
         eprintln!("The daemon keeps no stack. `skiff up -d` hands one to it.");
         return Ok(ExitCode::SUCCESS);
     }
-    let now = Utc::now();
     let mut table = Table::new();
     table.load_preset(NOTHING).set_header([
         "PROJECT",
@@ -391,12 +446,13 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
         "UP",
         "LAST ERROR",
     ]);
-    for (s, next) in &services {
-        let state = serde_json::to_value(s.state)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let state = match next {
+    for ServiceStatus {
+        summary: s,
+        next_restart,
+    } in &services
+    {
+        let state = s.state.as_str();
+        let state = match next_restart {
             Some(at) => format!(
                 "{state} (next restart in {})",
                 human((*at - now).to_std().unwrap_or_default())
@@ -409,19 +465,10 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
             state,
             s.health.map_or("-", skiff_store::Health::as_str).to_owned(),
             s.restarts.to_string(),
-            s.up_since.map_or_else(
-                || "-".to_owned(),
-                |t| human((now - t).to_std().unwrap_or_default()),
-            ),
+            s.up_since.map_or_else(|| "-".to_owned(), ago),
             s.last_error.as_ref().map_or_else(
                 || "-".to_owned(),
-                |e| {
-                    format!(
-                        "{} ago: {}",
-                        human((now - e.time).to_std().unwrap_or_default()),
-                        e.message
-                    )
-                },
+                |e| format!("{} ago: {}", ago(e.time), e.message),
             ),
         ]);
     }
@@ -429,11 +476,11 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Per backup, from its scheduled runs and drills in the history: the last success and its
-/// size, the last passed drill, the last failure.
-fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
+/// Per backup, from its runs and drills in the history: the last success and its size, the
+/// last passed drill, the last failure.
+fn backup_rows(events: &[Recorded]) -> Vec<BackupRow> {
     use skiff_store::Kind;
-    let mut rows: std::collections::BTreeMap<(String, String), serde_json::Value> =
+    let mut rows: std::collections::BTreeMap<(String, String), BackupRow> =
         std::collections::BTreeMap::new();
     for r in events {
         let e = &r.event;
@@ -442,14 +489,20 @@ fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
         };
         let row = rows
             .entry((project.clone(), backup.to_owned()))
-            .or_insert_with(|| serde_json::json!({"project": project, "backup": backup}));
-        let time = serde_json::json!(e.time);
+            .or_insert_with(|| BackupRow {
+                project: project.clone(),
+                backup: backup.to_owned(),
+                last_success: None,
+                size: None,
+                last_verified: None,
+                last_failure: None,
+            });
         match e.kind {
             Kind::BackupSucceeded => {
-                row["last_success"] = time;
-                row["size"] = e.detail["size"].clone();
+                row.last_success = Some(e.time);
+                row.size = e.detail["size"].as_u64();
             }
-            Kind::Verified => row["last_verified"] = time,
+            Kind::Verified => row.last_verified = Some(e.time),
             Kind::BackupFailed | Kind::VerifyFailed => {
                 let what = if e.kind == Kind::BackupFailed {
                     "backup"
@@ -460,7 +513,7 @@ fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
                     || "checks failed".to_owned(),
                     |m| m.lines().next().unwrap_or_default().to_owned(),
                 );
-                row["last_failure"] = serde_json::json!(format!(
+                row.last_failure = Some(format!(
                     "{} ({what}): {why}",
                     e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ));
@@ -471,19 +524,22 @@ fn backup_rows(events: &[Recorded]) -> Vec<serde_json::Value> {
     rows.into_values().collect()
 }
 
-
-/// Records an event of the CLI's own (a backup or drill run by hand) in the daemon's
-/// history, when a daemon keeps one on this machine: `skiff status` and `skiff events` then
-/// show it beside the scheduled ones. SQLite in WAL mode takes a second writer; a
-/// failure is said and otherwise ignored (the command's own result stands).
+/// Records an event of the CLI's own (a backup or drill run by hand) in the daemon's history
+/// when a daemon runs, through its loop (so its alerts follow it too); `skiff status` and
+/// `skiff events` then show it beside the scheduled ones. Without a daemon nothing is
+/// recorded (nobody keeps a history then). A failure is said and otherwise ignored: the
+/// command's own result stands.
 pub fn record_history(event: skiff_store::Event) {
-    let Ok(paths) = Paths::new(&DaemonTarget::default()) else {
-        return;
-    };
-    if !paths.store.exists() {
-        return;
-    }
-    if let Err(e) = Store::open(&paths.store).and_then(|s| s.append(&event)) {
+    let recorded = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        rt.block_on(async {
+            match client().await {
+                Ok(Some(client)) => client.record(&event).await.map_err(|e| e.to_string()),
+                Ok(None) => Ok(()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    });
+    if let Err(e) = recorded {
         eprintln!("note: not recorded in the daemon's history: {e}");
     }
 }
@@ -529,52 +585,21 @@ pub fn events(project: &ProjectArgs, args: &EventsArgs) -> miette::Result<ExitCo
         limit: args.limit,
         after: None,
     };
-    // Check the kinds here, so that a typo is an error with or without a daemon.
-    let filter = query.filter().map_err(|e| miette!("--kind: {e}"))?;
+    // Check the kinds here, so that a typo is an error before anything is opened.
+    query.filter().map_err(|e| miette!("--kind: {e}"))?;
     let json = args.format == OutputFormat::Json;
     runtime()?.block_on(async {
-        let client = Client::connect(&paths.socket).await.ok();
-        let store = if client.is_none() {
-            if !json && std::io::stderr().is_terminal() {
-                eprintln!(
-                    "No daemon answers at {}; from its history:",
-                    paths.socket.display()
-                );
-            }
-            Some(open_history(&paths)?)
-        } else {
-            None
-        };
-        let fetch = |query: EventsQuery| {
-            let client = client.clone();
-            let store = &store;
-            let filter = Filter {
-                after: query.after,
-                ..filter.clone()
-            };
-            async move {
-                match (client, store) {
-                    (Some(c), _) => c.events(&query).await.map_err(|e| miette!("{e}")),
-                    (None, Some(s)) => s.query(&filter).map_err(|e| miette!("{e}")),
-                    (None, None) => Ok(Vec::new()),
-                }
-            }
-        };
-        let mut last = None;
+        let history = History::open(&paths).await?;
         loop {
-            let batch = fetch(EventsQuery {
-                after: last,
-                ..query.clone()
-            })
-            .await?;
+            let batch = history.events(&query).await?;
             if let Some(r) = batch.last() {
-                last = Some(r.id);
+                query.after = Some(r.id);
             }
             print_events(&batch, json)?;
             if !args.follow {
                 return Ok(ExitCode::SUCCESS);
             }
-            // Following: only what comes next, however old `--since` was.
+            // Following: everything that comes next, however few `--limit` asked for first.
             query.limit = None;
             tokio::time::sleep(Duration::from_millis(500)).await;
         }

@@ -305,18 +305,10 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
         let json = args.format == OutputFormat::Json;
         if role == Role::Cli
             && args.detach
-            && let Some(client) = super::daemon::client().await
+            && let Some(client) = super::daemon::client().await?
         {
             // A daemon runs: it converges the stack and keeps it so.
-            let outcome = super::daemon::deploy(&client, &stack, args.remove_orphans).await?;
-            report_deploy(&stack, &outcome, json, started)?;
-            if !outcome.errors.is_empty() {
-                return Err(miette!(
-                    help = format!("`skiff events -p {}` and `skiff logs SERVICE` show why; the daemon keeps trying per each service's restart policy", stack.name),
-                    "the stack did not converge:\n  {}",
-                    outcome.errors.join("\n  ")
-                ));
-            }
+            hand_to_daemon(&client, &stack, args.remove_orphans, json).await?;
             if args.wait {
                 let hybrid = Hybrid::new(&stack, engine.as_ref(), &processes);
                 wait_all(&hybrid, &stack.desired(), Duration::from_secs(args.timeout)).await?;
@@ -443,13 +435,16 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
     })
 }
 
-/// What the daemon did with a stack handed to it.
-fn report_deploy(
+/// Hands a stack to the daemon (`up -d`, and `start`/`restart` of a stack it kept) and shows
+/// what it did; an error when an action failed.
+async fn hand_to_daemon(
+    client: &skiff_daemon::Client,
     stack: &Stack,
-    outcome: &skiff_daemon::DeployOutcome,
+    remove_orphans: bool,
     json: bool,
-    started: Instant,
 ) -> miette::Result<()> {
+    let started = Instant::now();
+    let outcome = super::daemon::deploy(client, stack, remove_orphans).await?;
     if json {
         let text = serde_json::to_string(&serde_json::json!({
             "daemon": true,
@@ -458,41 +453,45 @@ fn report_deploy(
             "errors": outcome.errors,
         }))
         .into_diagnostic()?;
-        return crate::commands::write_stdout(&text);
-    }
-    print_reach(stack);
-    let describe = describe_for(stack);
-    for action in &outcome.actions {
-        let (what, why) = describe(action);
+        crate::commands::write_stdout(&text)?;
+    } else {
+        print_reach(stack);
+        let describe = describe_for(stack);
+        for action in &outcome.actions {
+            let (what, how) = describe(action);
+            eprintln!("{what}: done ({how})");
+        }
         eprintln!(
-            "{what}: done{}",
-            if why.is_empty() {
-                String::new()
-            } else {
-                format!(" ({why})")
-            }
+            "Handed to the skiff daemon ({} action{}, {:.2}s): it restarts what crashes and repairs drift; `skiff status`, `skiff events`.",
+            outcome.actions.len(),
+            if outcome.actions.len() == 1 { "" } else { "s" },
+            started.elapsed().as_secs_f64()
         );
+        let desired = stack.desired();
+        let never_restarted: Vec<&str> = desired
+            .services
+            .iter()
+            .filter(|s| s.restart == skiff_plan::Restart::No)
+            .map(|s| s.name.as_str())
+            .collect();
+        if !never_restarted.is_empty() {
+            eprintln!(
+                "Not restarted when they exit (no `restart:` policy, as in Compose): {}.",
+                never_restarted.join(", ")
+            );
+        }
     }
-    let desired = stack.desired();
-    let restarting: Vec<&str> = desired
-        .services
-        .iter()
-        .filter(|s| s.restart == skiff_plan::Restart::No)
-        .map(|s| s.name.as_str())
-        .collect();
-    eprintln!(
-        "Handed to the skiff daemon ({} action{}, {:.2}s): it restarts what crashes and repairs drift; `skiff status`, `skiff events`.",
-        outcome.actions.len(),
-        if outcome.actions.len() == 1 { "" } else { "s" },
-        started.elapsed().as_secs_f64()
-    );
-    if !restarting.is_empty() {
-        eprintln!(
-            "Not restarted when they exit (no `restart:` policy, as in Compose): {}.",
-            restarting.join(", ")
-        );
+    if outcome.errors.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(miette!(
+        help = format!(
+            "`skiff events -p {}` and `skiff logs SERVICE` show why; the daemon keeps trying per each service's restart policy",
+            stack.name
+        ),
+        "the stack did not converge:\n  {}",
+        outcome.errors.join("\n  ")
+    ))
 }
 
 async fn wait_all(
@@ -568,22 +567,8 @@ async fn stop_instances(
     after: AfterStop,
 ) -> Vec<String> {
     let desired = stack.desired();
-    let grace = |service: &str| {
-        stack
-            .processes
-            .iter()
-            .find(|p| p.name == service)
-            .map(|p| p.stop_grace_period)
-            .or_else(|| {
-                stack
-                    .docker
-                    .json
-                    .pointer(&format!("/services/{service}/stop_grace_period"))
-                    .and_then(|v| v.as_str())
-                    .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
-            })
-            .unwrap_or(Duration::from_secs(10))
-    };
+    let hybrid = Hybrid::new(stack, engine, processes);
+    let docker = hybrid.docker.as_ref();
     let mut errors = Vec::new();
     for wave in stop_order(&desired, instances) {
         let tasks = instances
@@ -604,7 +589,7 @@ async fn stop_instances(
                             .map_err(|e| e.to_string())
                     }
                     None => {
-                        let Some(engine) = engine else {
+                        let Some(docker) = docker else {
                             return Err(format!(
                                 "container {}: the stack has no container service; remove it with docker",
                                 i.name
@@ -613,14 +598,10 @@ async fn stop_instances(
                         if matches!(i.state, State::Running | State::Restarting | State::Paused) {
                             eprintln!("container {}: stopping", i.name);
                         }
-                        let result = match after {
-                            AfterStop::KeepRecord => engine.stop(&i.id, Some(grace(&i.service))).await,
-                            AfterStop::RemoveRecord => match engine.stop(&i.id, Some(grace(&i.service))).await {
-                                Ok(()) => engine.remove(&i.id, false).await,
-                                Err(e) => Err(e),
-                            },
-                        };
-                        result
+                        let remove = after == AfterStop::RemoveRecord;
+                        docker
+                            .stop_instance(&i.service, &i.id, &i.name, remove)
+                            .await
                             .map(|()| eprintln!("container {}: {done}", i.name))
                             .map_err(|e| e.to_string())
                     }
@@ -904,7 +885,10 @@ fn lifecycle_as(
         let processes = processes(&stack, tx);
         // A stack the daemon keeps is taken back while it is stopped (it would restart
         // it); `start` and `restart` hand it back, and the daemon starts what is stopped.
-        let kept = role == Role::Cli && super::daemon::release(&stack.name, verb == "stop").await?;
+        let kept = match role {
+            Role::Cli => super::daemon::release(&stack.name, verb == "stop").await?,
+            Role::Supervisor => None,
+        };
         if role == Role::Cli && matches!(verb, "stop" | "restart") {
             let lock = if stack.has_process_state() {
                 Some(supervision::lock(&stack).await?)
@@ -934,16 +918,8 @@ fn lifecycle_as(
         if verb == "stop" {
             return Ok(ExitCode::SUCCESS);
         }
-        if kept && let Some(client) = super::daemon::client().await {
-            let started = Instant::now();
-            let outcome = super::daemon::deploy(&client, &stack, false).await?;
-            report_deploy(&stack, &outcome, false, started)?;
-            if !outcome.errors.is_empty() {
-                return Err(miette!(
-                    "{verb} did not finish:\n  {}",
-                    outcome.errors.join("\n  ")
-                ));
-            }
+        if let Some(client) = kept {
+            hand_to_daemon(&client, &stack, false, false).await?;
             return Ok(ExitCode::SUCCESS);
         }
         let observed = observe(&stack, engine.as_ref(), &processes).await?;
