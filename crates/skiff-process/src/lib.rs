@@ -1,8 +1,9 @@
 //! Native host processes for skiff: run, supervise and stop them (Linux only).
 //!
-//! The library that both the foreground `skiff up` and the daemon run. It knows processes, not
-//! plans: a caller maps plan actions onto it (create/start = [`Supervisor::start`], remove =
-//! [`Supervisor::stop`] or [`stop_recorded`], observe = [`observe`]).
+//! The library that both the foreground `skiff up` and the daemon run. Its parts know
+//! processes, not plans; [`ProcessRuntime`] alone maps plan actions onto them (create/start =
+//! [`Supervisor::start`], remove = [`Supervisor::stop`] or [`stop_instance`], observe =
+//! [`observe`]).
 //!
 //! - [`Process`]: one spawned process in its own process group (`setpgid(0, 0)` through
 //!   `Command::process_group`), with an environment built only from what the [`ProcessSpec`]

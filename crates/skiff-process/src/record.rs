@@ -440,18 +440,7 @@ pub async fn sweep(state_dir: &Path, project: &str) -> Result<Vec<Record>, Proce
 /// # Errors
 /// The group could not be stopped, or the record not deleted.
 pub async fn stop_recorded(state_dir: &Path, record: &Record) -> Result<(), ProcessError> {
-    let instance = record.id().to_string();
-    if record.is_alive() {
-        stop_group(
-            &instance,
-            record.pgid,
-            record.stop_signal(),
-            record.stop_grace_period(),
-        )
-        .await?;
-    } else if record.has_leftovers() {
-        kill_group(&instance, record.pgid).await?;
-    }
+    stop_unsupervised(record).await?;
     remove(state_dir, &record.id())
 }
 

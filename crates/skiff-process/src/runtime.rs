@@ -91,13 +91,6 @@ impl ProcessRuntime {
         }
     }
 
-    /// Restart delays (default: 0, 1 s, 2 s, 4 s ... up to 1 min; reset after 30 s up).
-    #[must_use]
-    pub fn with_backoff(mut self, backoff: BackoffConfig) -> ProcessRuntime {
-        self.backoff = backoff;
-        self
-    }
-
     /// Supervisors report exits but never restart: the caller decides (the daemon's loop,
     /// with its own backoff and crash loops), through [`Self::restart_instance`].
     #[must_use]
@@ -140,20 +133,6 @@ impl ProcessRuntime {
     #[must_use]
     pub fn project(&self) -> &str {
         &self.project
-    }
-
-    #[must_use]
-    pub fn state_dir(&self) -> &Path {
-        &self.state_dir
-    }
-
-    #[must_use]
-    pub fn service(&self, name: &str) -> Option<&ProcessService> {
-        self.services.get(name)
-    }
-
-    pub fn services(&self) -> impl Iterator<Item = &ProcessService> {
-        self.services.values()
     }
 
     /// Sets variables a service's next instances get on top of their environment (where
@@ -228,17 +207,7 @@ impl ProcessRuntime {
                 continue;
             };
             let id = r.id();
-            let config = SupervisorConfig {
-                spec: self.spec(svc, &id),
-                id: id.clone(),
-                name: r.name.clone(),
-                config_hash: svc.hash.clone(),
-                healthcheck: svc.healthcheck.clone(),
-                restart: self.policy(svc),
-                backoff: self.backoff,
-                state_dir: self.state_dir.clone(),
-                recorded_config: Some(svc.config.clone()),
-            };
+            let config = self.supervisor_config(svc, &id, &r.name);
             let name = r.name.clone();
             if let Ok(supervisor) = Supervisor::adopt(config, r, self.reports.clone()).await
                 && let Ok(mut owned) = self.owned.lock()
@@ -257,6 +226,26 @@ impl ProcessRuntime {
             .lock()
             .map(|mut owned| std::mem::take(&mut *owned).into_values().collect())
             .unwrap_or_default()
+    }
+
+    /// How an instance of `service` is supervised (started or adopted).
+    fn supervisor_config(
+        &self,
+        svc: &ProcessService,
+        id: &InstanceId,
+        name: &str,
+    ) -> SupervisorConfig {
+        SupervisorConfig {
+            spec: self.spec(svc, id),
+            id: id.clone(),
+            name: name.to_owned(),
+            config_hash: svc.hash.clone(),
+            healthcheck: svc.healthcheck.clone(),
+            restart: self.policy(svc),
+            backoff: self.backoff,
+            state_dir: self.state_dir.clone(),
+            recorded_config: Some(svc.config.clone()),
+        }
     }
 
     fn spec(&self, service: &ProcessService, id: &InstanceId) -> ProcessSpec {
@@ -286,17 +275,7 @@ impl ProcessRuntime {
             .get(service)
             .ok_or_else(|| RuntimeError::new(what(), "not a process service of the project"))?;
         let id = InstanceId::new(&self.project, service, number);
-        let config = SupervisorConfig {
-            spec: self.spec(svc, &id),
-            id: id.clone(),
-            name: name.to_owned(),
-            config_hash: svc.hash.clone(),
-            healthcheck: svc.healthcheck.clone(),
-            restart: self.policy(svc),
-            backoff: self.backoff,
-            state_dir: self.state_dir.clone(),
-            recorded_config: Some(svc.config.clone()),
-        };
+        let config = self.supervisor_config(svc, &id, name);
         let supervisor = Supervisor::start(config, self.reports.clone())
             .await
             .map_err(|e| RuntimeError::new(what(), e.to_string()))?;

@@ -317,11 +317,6 @@ impl Supervisor {
         self.status.clone()
     }
 
-    /// Stops the instance (signal, grace, SIGKILL, to the whole group; or cancels a pending
-    /// restart) and ends supervision. Returns the last exit, if there was one.
-    ///
-    /// # Errors
-    /// The group could not be stopped, or the record not deleted.
     /// Lets go of the instance without stopping it: supervision goes on while this process's
     /// runtime runs, and the process outlives it (its record says it runs, so that the next
     /// skiff process adopts it). For a supervisor that exits and leaves its services running.
@@ -329,6 +324,11 @@ impl Supervisor {
         std::mem::forget(self.commands);
     }
 
+    /// Stops the instance (signal, grace, SIGKILL, to the whole group; or cancels a pending
+    /// restart) and ends supervision. Returns the last exit, if there was one.
+    ///
+    /// # Errors
+    /// The group could not be stopped, or the record not deleted.
     pub async fn stop(self, after: AfterStop) -> Result<Option<Exit>, ProcessError> {
         let (reply, answer) = oneshot::channel();
         let sent = self.commands.send(Command::Stop { reply }).is_ok();

@@ -237,8 +237,8 @@ pub struct StatusArgs {
 pub struct EventsArgs {
     #[command(flatten)]
     pub target: DaemonTarget,
-    /// Only events at or after this time: RFC 3339 (2026-11-24T08:00:00Z) or a duration
-    /// ago (90s, 15m, 2h, 7d).
+    /// Only events at or after this time: RFC 3339 (2026-11-24T08:00:00Z), a UNIX timestamp,
+    /// or a duration ago (90s, 15m, 2h, 7d).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
     /// Only events before this time (same forms as --since).
@@ -413,7 +413,8 @@ pub struct LogsArgs {
     /// Keep following new output.
     #[arg(short, long)]
     pub follow: bool,
-    /// Only output since this long ago (10m, 1h) or this UNIX timestamp.
+    /// Only output since then: an RFC 3339 time, a UNIX timestamp, or a duration ago (10m,
+    /// 1h, 7d).
     #[arg(long)]
     pub since: Option<String>,
     /// Number of lines from the end of each log ("all" for everything).

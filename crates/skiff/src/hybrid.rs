@@ -136,13 +136,7 @@ impl Stack {
             scale: BTreeMap::new(),
             state_dir: state.clone(),
         };
-        Stack::assemble(
-            source,
-            &loaded.project,
-            &loaded.extensions,
-            state.is_some(),
-            &located,
-        )
+        Stack::assemble(source, &loaded.project, &loaded.extensions, &located)
     }
 
     /// The stack as `skiff up -d` handed it to the daemon.
@@ -154,18 +148,21 @@ impl Stack {
         let project = skiff_model::compose::project_from_value(source.canonical.clone())
             .map_err(|e| format!("invalid project: {e}"))?;
         let extensions = skiff_compose::extension::decode_json(&source.canonical)?;
-        let plain = |service: &str, field: &str, message: String, _help: &str| {
+        let plain = |service: &str, field: &str, message: String, help: &str| {
             let at = if field.is_empty() {
                 format!("services.{service}")
             } else {
                 format!("services.{service}.{field}")
             };
-            miette!("{at}: {message}")
+            miette!(help = help.to_owned(), "{at}: {message}")
         };
-        let known = source.state_dir.is_some();
         let scale = source.scale.clone();
-        let mut stack = Stack::assemble(source, &project, &extensions, known, &plain)
-            .map_err(|e| format!("{e:?}"))?;
+        // In words, help included: it goes into the daemon's answer and history.
+        let mut stack =
+            Stack::assemble(source, &project, &extensions, &plain).map_err(|e| match e.help() {
+                Some(help) => format!("{e} ({help})"),
+                None => e.to_string(),
+            })?;
         for (service, replicas) in scale {
             stack.scale(&service, replicas).map_err(|e| e.to_string())?;
         }
@@ -177,7 +174,6 @@ impl Stack {
         source: StackSource,
         project: &skiff_model::compose::Project,
         extensions: &skiff_compose::extension::Extensions,
-        state_known: bool,
         located: &dyn Fn(&str, &str, String, &str) -> miette::Report,
     ) -> miette::Result<Stack> {
         for name in &source.native {
@@ -241,7 +237,7 @@ impl Stack {
             processes.push(resolved);
         }
         let (state_dir, state_known) = match &source.state_dir {
-            Some(dir) if state_known => (dir.clone(), true),
+            Some(dir) => (dir.clone(), true),
             _ if processes.is_empty() => (PathBuf::new(), false),
             _ => (state_dir()?, true),
         };

@@ -296,24 +296,6 @@ fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--since 15m` or an RFC 3339 time.
-fn parse_time(flag: &str, text: &str) -> miette::Result<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let ago = if let Some(days) = text.strip_suffix('d') {
-        days.parse::<u64>()
-            .ok()
-            .map(|d| Duration::from_secs(d * 86_400))
-    } else {
-        skiff_model::xskiff::parse_go_duration(text).ok()
-    };
-    let ago = ago.ok_or_else(|| {
-        miette!("{flag} {text:?}: expected an RFC 3339 time (2026-11-24T08:00:00Z) or a duration ago (90s, 15m, 2h, 7d)")
-    })?;
-    Ok(Utc::now() - chrono::Duration::from_std(ago).unwrap_or_default())
-}
-
 /// Where `status` and `events` read the history: the daemon, or its file when none runs.
 enum History {
     Daemon(Client),
@@ -572,12 +554,12 @@ pub fn events(project: &ProjectArgs, args: &EventsArgs) -> miette::Result<ExitCo
         since: args
             .since
             .as_deref()
-            .map(|t| parse_time("--since", t))
+            .map(|t| crate::commands::parse_time("--since", t, Utc::now()))
             .transpose()?,
         until: args
             .until
             .as_deref()
-            .map(|t| parse_time("--until", t))
+            .map(|t| crate::commands::parse_time("--until", t, Utc::now()))
             .transpose()?,
         project: project.project_name.clone(),
         service: args.service.clone(),
@@ -667,16 +649,5 @@ mod tests {
         ));
         assert!(text.contains("\nEnvironment=SKIFF_STATE_DIR=/var/lib/skiff\n"));
         assert!(text.contains("\nWantedBy=multi-user.target\n"));
-    }
-
-    #[test]
-    fn times_are_rfc3339_or_ago() {
-        let t = parse_time("--since", "2026-11-24T08:00:00Z").expect("rfc3339");
-        assert_eq!(t.to_rfc3339(), "2026-11-24T08:00:00+00:00");
-        let ago = Utc::now() - parse_time("--since", "2h").expect("ago");
-        assert!((ago.num_seconds() - 7200).abs() < 5);
-        let week = Utc::now() - parse_time("--since", "7d").expect("days");
-        assert!((week.num_seconds() - 7 * 86_400).abs() < 5);
-        assert!(parse_time("--since", "yesterday").is_err());
     }
 }

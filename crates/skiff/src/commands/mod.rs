@@ -46,6 +46,42 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
     }
 }
 
+/// A point in time as `--since`/`--until` take it, the same for `logs` and `events`: an RFC
+/// 3339 time (`2026-11-24T08:00:00Z`), a UNIX timestamp, or a duration before `now` (`90s`,
+/// `15m`, `2h`, `7d`).
+///
+/// # Errors
+/// None of these, naming the flag.
+pub fn parse_time(
+    flag: &str,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> miette::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(secs) = text.parse::<i64>() {
+        return chrono::DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| miette::miette!("{flag} {text:?}: out of range"));
+    }
+    let ago = match text.strip_suffix('d') {
+        Some(days) => days
+            .parse::<u64>()
+            .ok()
+            .map(|d| std::time::Duration::from_secs(d * 86_400)),
+        None => skiff_model::xskiff::parse_go_duration(text).ok(),
+    };
+    let ago = ago.ok_or_else(|| {
+        miette::miette!(
+            "{flag} {text:?}: expected an RFC 3339 time (2026-11-24T08:00:00Z), a UNIX timestamp, or a duration ago (90s, 15m, 2h, 7d)"
+        )
+    })?;
+    chrono::Duration::from_std(ago)
+        .ok()
+        .and_then(|d| now.checked_sub_signed(d))
+        .ok_or_else(|| miette::miette!("{flag} {text:?}: out of range"))
+}
+
 /// A size for people, in decimal units as `docker` prints them: `512 B`, `1.2 MB`.
 #[must_use]
 pub fn size(n: u64) -> String {
@@ -81,6 +117,28 @@ pub fn write_stdout(text: &str) -> miette::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn times_are_rfc3339_a_timestamp_or_ago() {
+        let now = chrono::DateTime::from_timestamp(1_764_000_000, 0).expect("now");
+        let at = |text| super::parse_time("--since", text, now).map(|t| t.timestamp());
+        assert_eq!(
+            super::parse_time("--since", "2026-11-24T08:00:00Z", now)
+                .expect("rfc3339")
+                .to_rfc3339(),
+            "2026-11-24T08:00:00+00:00"
+        );
+        assert_eq!(at("1700000000").expect("timestamp"), 1_700_000_000);
+        assert_eq!(at("2h").expect("ago"), 1_764_000_000 - 7200);
+        assert_eq!(at("1m30s").expect("ago"), 1_764_000_000 - 90);
+        assert_eq!(at("7d").expect("days"), 1_764_000_000 - 7 * 86_400);
+        let err = at("yesterday").expect_err("not a time");
+        assert!(
+            err.to_string()
+                .starts_with("--since \"yesterday\": expected"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn sizes_read_as_docker_prints_them() {
         assert_eq!(super::size(999), "999 B");

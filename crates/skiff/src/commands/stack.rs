@@ -818,7 +818,13 @@ fn human(d: Duration) -> String {
 
 pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> {
     let stack = Stack::load(project, LoadOptions::default())?;
-    let since = args.since.as_deref().map(parse_since).transpose()?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| {
+            super::parse_time("--since", t, chrono::Utc::now()).map(std::time::SystemTime::from)
+        })
+        .transpose()?;
     let tail = match args.tail.as_deref() {
         None | Some("all") => None,
         Some(n) => Some(
@@ -840,17 +846,6 @@ pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> 
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// `--since 10m` or a UNIX timestamp.
-fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
-    if let Ok(ts) = s.parse::<u64>() {
-        return Ok(std::time::UNIX_EPOCH + Duration::from_secs(ts));
-    }
-    let d = skiff_model::xskiff::parse_go_duration(s).map_err(|e| miette!("--since: {e}"))?;
-    std::time::SystemTime::now()
-        .checked_sub(d)
-        .ok_or_else(|| miette!("--since: out of range"))
 }
 
 /// `start`, `stop` and `restart`, for containers and processes alike.
