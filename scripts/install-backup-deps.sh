@@ -6,7 +6,7 @@
 #                     own venv under target/backup-tools (or $SKIFF_BACKUP_TOOLS)
 #
 # Idempotent: a stamp file records the pinned version; a second run does nothing. Needs
-# python3 with venv (Debian: python3-venv, installed here when missing and run as root).
+# python3 with venv (Debian: python3-venv, which scripts/install-test-deps.sh installs).
 # Prints the directory holding the tools.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,14 +23,8 @@ if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -x "$bin/moto_server" ]]; t
 fi
 
 if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
-  if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
-  else
-    echo "python3 venv is missing: install python3-venv" >&2
-    exit 1
-  fi
+  echo "python3 venv is missing: scripts/install-test-deps.sh installs python3-venv" >&2
+  exit 1
 fi
 
 rm -f "$stamp"

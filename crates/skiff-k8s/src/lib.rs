@@ -29,7 +29,7 @@ pub use assess::{Assessment, History, Host, Postpone, Reason, Signal, Verdict, a
 pub use export::{
     Export, ExportError, ExportOptions, Object, SecretValues, export, labels, wanted_files,
 };
-pub use render::{Layout, OutputFile, RenderError, Rendered, render};
+pub use render::{Layout, OutputFile, RenderError, Rendered, helm_release, render};
 pub use report::{Note, NoteKind, Report};
 pub use stack::Stack;
 

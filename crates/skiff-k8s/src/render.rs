@@ -55,6 +55,12 @@ pub enum RenderError {
     Yaml { what: String, message: String },
 }
 
+/// The Helm release name of a project: a DNS label (`helm install` refuses `_` and capitals).
+#[must_use]
+pub fn helm_release(project: &str) -> String {
+    names::dns_label(project)
+}
+
 /// Lays out the objects of the base export and of each environment's export.
 ///
 /// # Errors
@@ -459,7 +465,7 @@ fn helm(
             path: format!("values-{env_name}.yaml"),
             contents: format!(
                 "# helm install {} . -f values-{env_name}.yaml --namespace {} --create-namespace\n{}",
-                names::dns_label(&base.project),
+                helm_release(&base.project),
                 env.namespace,
                 yaml("values", &json!({ "services": service_values(env) }))?
             ),

@@ -6,7 +6,6 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, KubeconfigError};
-use kube::discovery::ApiResource;
 use kube::{Client, Config};
 use skiff_k8s::{Export, Object, labels};
 
@@ -256,7 +255,7 @@ pub async fn apply(
         on_event(Event::Applied { kind, name });
     }
     if options.prune == Prune::Delete {
-        prune(client, export, on_event, &mut summary).await?;
+        prune(client, export, options.secrets, on_event, &mut summary).await?;
     }
     if let Wait::Rollouts { timeout, interval } = options.wait {
         wait(client, export, timeout, interval, on_event, &mut summary).await?;
@@ -265,9 +264,7 @@ pub async fn apply(
 }
 
 fn api_for(client: &Client, object: &Object) -> Api<DynamicObject> {
-    // Every kind an export holds has a resource; the fallback is never taken.
-    let resource = resources::of_kind(object.kind())
-        .unwrap_or_else(|| ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()));
+    let resource = resources::of(object);
     match &object.metadata().namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
         None => Api::all_with(client.clone(), &resource),
@@ -287,6 +284,7 @@ fn selector(export: &Export) -> String {
 async fn prune(
     client: &Client,
     export: &Export,
+    secrets: Secrets,
     on_event: &mut dyn FnMut(Event),
     summary: &mut Summary,
 ) -> Result<(), ApplyError> {
@@ -316,14 +314,23 @@ async fn prune(
             if declared.contains(&(resource.kind.as_str(), name.as_str())) {
                 continue;
             }
-            if resource.kind == "PersistentVolumeClaim" {
+            let keep = match resource.kind.as_str() {
+                "PersistentVolumeClaim" => Some(format!(
+                    "it holds data: `kubectl delete pvc {name} -n {}` when you mean to",
+                    export.namespace
+                )),
+                // Their values are the cluster's, not the export's.
+                "Secret" if secrets == Secrets::LeaveAlone => Some(format!(
+                    "Secrets are left alone without --include-secret-values: `kubectl delete secret {name} -n {}` when you mean to",
+                    export.namespace
+                )),
+                _ => None,
+            };
+            if let Some(why) = keep {
                 summary.kept += 1;
                 on_event(Event::Kept {
                     kind: resource.kind.clone(),
-                    why: format!(
-                        "it holds data: `kubectl delete pvc {name} -n {}` when you mean to",
-                        export.namespace
-                    ),
+                    why,
                     name,
                 });
                 continue;

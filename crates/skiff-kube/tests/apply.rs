@@ -208,8 +208,12 @@ async fn applies_every_object_prunes_what_is_gone_and_waits_for_rollouts() {
                 "/api/v1/namespaces/webapp-production/configmaps",
                 &["web-env", "old-env"],
             ),
-            // declared but left alone (no values): not pruned either
-            ("/api/v1/namespaces/webapp-production/secrets", &["web-env"]),
+            // Secrets are left alone without their values: neither applied nor pruned, even
+            // one the stack no longer declares (no DELETE is mounted for it).
+            (
+                "/api/v1/namespaces/webapp-production/secrets",
+                &["web-env", "old-secret"],
+            ),
             (
                 "/api/v1/namespaces/webapp-production/persistentvolumeclaims",
                 &["pgdata", "olddata"],
@@ -267,7 +271,7 @@ async fn applies_every_object_prunes_what_is_gone_and_waits_for_rollouts() {
     assert_eq!(summary.applied, applied);
     assert_eq!(summary.skipped, secrets);
     assert_eq!(summary.pruned, 2);
-    assert_eq!(summary.kept, 1);
+    assert_eq!(summary.kept, 2, "the PVC and the undeclared Secret");
     assert_eq!(summary.rolled_out, 3);
 
     let requests = server.received_requests().await.expect("recorded");

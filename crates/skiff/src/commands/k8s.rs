@@ -102,13 +102,7 @@ pub fn apply(project: &ProjectArgs, args: &ApplyArgs) -> miette::Result<ExitCode
     let (req, declared) = load_declared(project)?;
     let (loaded, kube_context) = match &args.env {
         Some(name) => {
-            environments(&declared, Some(name))?;
-            let context = declared
-                .extensions
-                .project
-                .environments
-                .get(name)
-                .and_then(|e| e.kube_context.clone());
+            let context = environment(&declared, name)?.kube_context.clone();
             (load_environment(&req, &declared, name)?, context)
         }
         None => (declared, None),
@@ -230,9 +224,7 @@ fn load_declared(project: &ProjectArgs) -> miette::Result<(Request, Loaded)> {
 /// (relative to the project directory); its env file after the project's; its variables over
 /// the process environment.
 fn load_environment(req: &Request, declared: &Loaded, name: &str) -> miette::Result<Loaded> {
-    let Some(env) = declared.extensions.project.environments.get(name) else {
-        return Err(unknown_environment(declared, name));
-    };
+    let env = environment(declared, name)?;
     let wd = Path::new(&declared.working_dir);
     let resolve = |p: &str| wd.join(p).to_string_lossy().into_owned();
     let mut req = req.clone();
@@ -260,10 +252,22 @@ fn load_environment(req: &Request, declared: &Loaded, name: &str) -> miette::Res
 fn environments(declared: &Loaded, asked: Option<&str>) -> miette::Result<Vec<String>> {
     let declared_envs = &declared.extensions.project.environments;
     match asked {
-        Some(name) if declared_envs.contains_key(name) => Ok(vec![name.to_owned()]),
-        Some(name) => Err(unknown_environment(declared, name)),
+        Some(name) => environment(declared, name).map(|_| vec![name.to_owned()]),
         None => Ok(declared_envs.keys().cloned().collect()),
     }
+}
+
+/// A declared environment, or an error naming the ones there are.
+fn environment<'a>(
+    declared: &'a Loaded,
+    name: &str,
+) -> miette::Result<&'a skiff_model::xskiff::Environment> {
+    declared
+        .extensions
+        .project
+        .environments
+        .get(name)
+        .ok_or_else(|| unknown_environment(declared, name))
 }
 
 fn unknown_environment(declared: &Loaded, name: &str) -> miette::Report {
@@ -430,7 +434,7 @@ fn next_steps(
             .map(|env| format!("kubectl apply -k {dir}/overlays/{env}"))
             .collect(),
         Layout::Helm => {
-            let release = &base.project;
+            let release = skiff_k8s::helm_release(&base.project);
             if environments.is_empty() {
                 return vec![format!(
                     "helm install {release} {dir} --namespace {} --create-namespace",
@@ -581,6 +585,21 @@ fn remove_empty_parents(root: &Path, path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_helm_hint_names_a_release_helm_accepts() {
+        let base = Export {
+            project: "My_App".into(),
+            environment: None,
+            namespace: "my-app".into(),
+            objects: Vec::new(),
+            report: skiff_k8s::Report::default(),
+        };
+        assert_eq!(
+            next_steps(Layout::Helm, Path::new("chart"), &base, &[], &[]),
+            ["helm install my-app chart --namespace my-app --create-namespace"]
+        );
+    }
 
     #[test]
     fn mem_total_reads_kilobytes() {
