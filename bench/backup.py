@@ -23,12 +23,13 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+
+import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -100,31 +101,21 @@ def age_keypair():
     return bech32("AGE-SECRET-KEY-", secret).upper(), bech32("age", public)
 
 
-# --- helpers ---
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def run(cmd, env=None, cwd=None, capture=True):
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE if capture else None,
-                       stderr=subprocess.PIPE)
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-2000:]}")
-    return p.stdout.decode() if capture else ""
+# --- commands and sizes ---
 
 
 def timed(cmd, env=None, cwd=None):
+    """Wall-clock seconds and standard output of CMD, which must succeed."""
     # Earlier steps' dirty pages would otherwise be written back during this one.
     os.sync()
     start = time.perf_counter()
-    out = run(cmd, env, cwd)
+    out = output(cmd, env, cwd)
     return time.perf_counter() - start, out
+
+
+def output(cmd, env=None, cwd=None):
+    """Standard output of CMD, which must succeed."""
+    return measure.run(cmd, env, cwd).stdout.decode()
 
 
 def du(path):
@@ -154,12 +145,12 @@ class Cluster:
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
         self.data = os.path.join(self.dir, "data")
-        self.port = free_port()
-        run(as_postgres([f"{self.bin}/initdb", "-U", "postgres", "--auth=trust", "-D", self.data]))
+        self.port = measure.free_port()
+        measure.run(as_postgres([f"{self.bin}/initdb", "-U", "postgres", "--auth=trust", "-D", self.data]))
         opts = (f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir}"
                 " -c shared_buffers=256MB -c max_wal_size=4GB -c checkpoint_timeout=30min")
-        run(as_postgres([f"{self.bin}/pg_ctl", "-D", self.data, "-o", opts, "-w", "-l",
-                         os.path.join(self.dir, "log"), "start"]))
+        measure.run(as_postgres([f"{self.bin}/pg_ctl", "-D", self.data, "-o", opts, "-w", "-l",
+                                 os.path.join(self.dir, "log"), "start"]))
 
     def stop(self):
         subprocess.run(as_postgres([f"{self.bin}/pg_ctl", "-D", self.data, "-m", "fast", "stop"]),
@@ -172,8 +163,8 @@ class Cluster:
         return os.path.join(self.bin, name)
 
     def sql(self, db, q):
-        return run([self.tool("psql"), "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", self.url(db),
-                    "-c", q]).strip()
+        return output([self.tool("psql"), "-X", "-tA", "-v", "ON_ERROR_STOP=1", "-d", self.url(db),
+                       "-c", q]).strip()
 
 
 def fingerprint(cluster, db):
@@ -243,7 +234,7 @@ def bench_postgres(cluster, skiff, base, public, env, size, runs):
     scale = max(1, round(size * 1000 / 15.6))
     cluster.sql("postgres", "CREATE DATABASE bench")
     print(f"building the database: pgbench -i -s {scale} ...", flush=True)
-    run([cluster.tool("pgbench"), "-i", "-q", "-s", str(scale), cluster.url("bench")])
+    measure.run([cluster.tool("pgbench"), "-i", "-q", "-s", str(scale), cluster.url("bench")])
     dbsize = int(cluster.sql("bench", "SELECT pg_database_size('bench')"))
     want = fingerprint(cluster, "bench")
     compose = write_compose(base, public, {"db": f'postgres: {{url: "{cluster.url("bench")}"}}'})

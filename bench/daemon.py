@@ -16,7 +16,8 @@ Measured:
 - footprint: the daemon's resident memory (VmRSS, peak VmHWM) and CPU while idle
   supervising the N services for --idle seconds (default 30).
 
-Needs the Docker Engine, busybox and the test images (scripts/build-test-images.sh).
+The work directory (state, daemon.log, compose file) is removed at the end; SKIFF_BENCH_KEEP=1
+keeps it. Needs the Docker Engine, busybox and the test images (scripts/build-test-images.sh).
 Usage:
   python3 bench/daemon.py [--skiff target/release/skiff] [--services 50] [--kills 10]
 """
@@ -25,37 +26,18 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from datetime import datetime
+
+import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROJECT = "benchdaemon"
 
 
-def free_ports(n):
-    socks, ports = [], []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
-
-
 def compose_file(n_containers, ports, interval):
-    health = [
-        f"      interval: {interval}",
-        "      timeout: 2s",
-        "      start_period: 30s",
-        "      start_interval: 100ms",
-    ]
     lines = ["services:"]
     for i in range(n_containers):
         lines += [
@@ -64,52 +46,10 @@ def compose_file(n_containers, ports, interval):
             "    restart: always",
             "    healthcheck:",
             '      test: ["CMD", "/bin/skiff-testapp", "check", "health"]',
-        ] + health
+        ] + measure.healthcheck_timing(interval)
     for i, port in enumerate(ports):
-        lines += [
-            f"  p{i}:",
-            f"    command: [busybox, httpd, -f, -p, '127.0.0.1:{port}', -h, www]",
-            "    restart: always",
-            "    x-skiff: {runtime: process}",
-            "    healthcheck:",
-            f"      test: [CMD, busybox, wget, -q, -O, /dev/null, 'http://127.0.0.1:{port}/']",
-        ] + health
+        lines += measure.httpd_service(f"p{i}", port, interval)
     return "\n".join(lines) + "\n"
-
-
-def run(cmd, env, cwd, check=True):
-    p = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if check and p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{p.stderr.decode()[-1500:]}")
-    return p
-
-
-def proc_status(pid):
-    out = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
-    return out
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def pct(values, q):
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
-
-
-def record(state, service):
-    try:
-        with open(os.path.join(state, PROJECT, f"{service}-1.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
 
 
 def container(name):
@@ -121,7 +61,7 @@ def container(name):
 
 
 def events(skiff, env, cwd, instance, after_id):
-    out = run([skiff, "-p", PROJECT, "events", "--format", "json", "--kind", "exited,restart_scheduled,restarted"], env, cwd)
+    out = measure.run([skiff, "-p", PROJECT, "events", "--format", "json", "--kind", "exited,restart_scheduled,restarted"], env, cwd)
     found = []
     for line in out.stdout.decode().splitlines():
         e = json.loads(line)
@@ -131,13 +71,31 @@ def events(skiff, env, cwd, instance, after_id):
 
 
 def last_id(skiff, env, cwd):
-    out = run([skiff, "-p", PROJECT, "events", "--format", "json", "--limit", "1"], env, cwd)
+    out = measure.run([skiff, "-p", PROJECT, "events", "--format", "json", "--limit", "1"], env, cwd)
     lines = out.stdout.decode().splitlines()
     return json.loads(lines[-1])["id"] if lines else 0
 
 
 def ts(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def kill_container(instance):
+    """`docker kill` the container and wait until a new one runs and is healthy. Returns when
+    it died by the engine's own record (time.time() scale) and the seconds from the kill to
+    the healthy replacement."""
+    _, started_before, _, _ = container(instance)
+    killed = time.time()
+    subprocess.run(["docker", "kill", instance], stdout=subprocess.DEVNULL, check=True)
+
+    def replaced():
+        status, started, finished, health = container(instance)
+        if status == "running" and started != started_before and health == "healthy":
+            # The engine's own record of the death.
+            return ts(finished[:26] + "Z") if finished else killed
+
+    died = measure.wait_for(replaced, 60, 0.005, f"{instance} was not replaced and healthy")
+    return died, time.time() - killed
 
 
 def main():
@@ -149,83 +107,59 @@ def main():
     ap.add_argument("--idle", type=int, default=30, help="seconds of idle measurement")
     o = ap.parse_args()
     skiff = os.path.abspath(o.skiff)
-    work = tempfile.mkdtemp(prefix="skiff-bench-daemon-")
-    state = os.path.join(work, "state")
-    os.makedirs(os.path.join(work, "www"))
-    with open(os.path.join(work, "www", "index.html"), "w") as f:
-        f.write("ok\n")
-    env = dict(os.environ, SKIFF_STATE_DIR=state, NO_COLOR="1")
-    env.pop("SKIFF_DAEMON_SOCKET", None)
-    n_containers = o.services // 2
-    n_processes = o.services - n_containers
-    with open(os.path.join(work, "compose.yaml"), "w") as f:
-        f.write(compose_file(n_containers, free_ports(n_processes), o.interval))
-    log = open(os.path.join(work, "daemon.log"), "w")
-    daemon = subprocess.Popen([skiff, "daemon"], env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=log)
-    try:
-        sock = os.path.join(state, "daemon.sock")
-        for _ in range(200):
-            if os.path.exists(sock):
-                break
-            time.sleep(0.05)
-        t = time.perf_counter()
-        run([skiff, "-p", PROJECT, "up", "-d", "--wait", "--timeout", "120"], env, work)
-        up = time.perf_counter() - t
+    with measure.work_dir("daemon") as work:
+        state = os.path.join(work, "state")
+        measure.write_www(work)
+        env = dict(os.environ, SKIFF_STATE_DIR=state, NO_COLOR="1")
+        env.pop("SKIFF_DAEMON_SOCKET", None)
+        n_containers = o.services // 2
+        n_processes = o.services - n_containers
+        with open(os.path.join(work, "compose.yaml"), "w") as f:
+            f.write(compose_file(n_containers, measure.free_ports(n_processes), o.interval))
+        log = open(os.path.join(work, "daemon.log"), "w")
+        daemon = subprocess.Popen([skiff, "daemon"], env=env, cwd=work, stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            sock = os.path.join(state, "daemon.sock")
+            for _ in range(200):
+                if os.path.exists(sock):
+                    break
+                time.sleep(0.05)
+            t = time.perf_counter()
+            measure.run([skiff, "-p", PROJECT, "up", "-d", "--wait", "--timeout", "120"], env, work)
+            up = time.perf_counter() - t
 
-        # Idle: let the start settle, then measure.
-        time.sleep(5)
-        t0, c0 = time.perf_counter(), cpu_ticks(daemon.pid)
-        time.sleep(o.idle)
-        hz = os.sysconf("SC_CLK_TCK")
-        idle_cpu = (cpu_ticks(daemon.pid) - c0) / hz / (time.perf_counter() - t0) * 100
-        idle = proc_status(daemon.pid)
+            # Idle: let the start settle, then measure.
+            time.sleep(5)
+            idle_cpu = measure.cpu_percent(daemon.pid, o.idle)
+            idle = measure.proc_status(daemon.pid)
 
-        rng = random.Random(7)
-        results = {"container": [], "process": []}
-        for kind, names in (("container", [f"c{i}" for i in rng.sample(range(n_containers), min(o.kills, n_containers))]),
-                            ("process", [f"p{i}" for i in rng.sample(range(n_processes), min(o.kills, n_processes))])):
-            for svc in names:
-                instance = f"{PROJECT}-{svc}-1"
-                after = last_id(skiff, env, work)
-                if kind == "container":
-                    _, started_before, _, _ = container(instance)
-                    killed = time.time()
-                    subprocess.run(["docker", "kill", instance], stdout=subprocess.DEVNULL, check=True)
-                else:
-                    old = record(state, svc)["pid"]
-                    killed = time.time()
-                    os.kill(old, signal.SIGKILL)
-                    died = killed
-                deadline = time.time() + 60
-                while True:
+            rng = random.Random(7)
+            results = {"container": [], "process": []}
+            for kind, names in (("container", [f"c{i}" for i in rng.sample(range(n_containers), min(o.kills, n_containers))]),
+                                ("process", [f"p{i}" for i in rng.sample(range(n_processes), min(o.kills, n_processes))])):
+                for svc in names:
+                    instance = f"{PROJECT}-{svc}-1"
+                    after = last_id(skiff, env, work)
                     if kind == "container":
-                        status, started, finished, health = container(instance)
-                        ok = status == "running" and started != started_before and health == "healthy"
-                        # The engine's own record of the death.
-                        died = ts(finished[:26] + "Z") if finished else killed
+                        died, healthy = kill_container(instance)
                     else:
-                        r = record(state, svc)
-                        ok = r and r["pid"] != old and r.get("health") == "healthy" and r["status"]["state"] == "running"
-                    if ok:
-                        healthy = time.time() - killed
-                        break
-                    if time.time() > deadline:
-                        sys.exit(f"{instance} was not replaced and healthy within 60 s")
-                    time.sleep(0.005)
-                evs = events(skiff, env, work, instance, after)
-                sched = next(e for e in evs if e["kind"] == "restart_scheduled")
-                done = next(e for e in evs if e["kind"] == "restarted")
-                results[kind].append({
-                    "detected": ts(sched["time"]) - died,
-                    "restarted": ts(done["time"]) - died,
-                    "healthy": healthy,
-                })
-                time.sleep(0.5)
-        after_kills = proc_status(daemon.pid)
-    finally:
-        run([skiff, "-p", PROJECT, "down"], env, work, check=False)
-        daemon.send_signal(signal.SIGTERM)
-        daemon.wait(timeout=30)
+                        # A process's death is the kill itself.
+                        died, healthy = measure.kill_and_await_replacement(state, PROJECT, svc, timeout=60, interval=0.005)
+                    evs = events(skiff, env, work, instance, after)
+                    sched = next(e for e in evs if e["kind"] == "restart_scheduled")
+                    done = next(e for e in evs if e["kind"] == "restarted")
+                    results[kind].append({
+                        "detected": ts(sched["time"]) - died,
+                        "restarted": ts(done["time"]) - died,
+                        "healthy": healthy,
+                    })
+                    time.sleep(0.5)
+            after_kills = measure.proc_status(daemon.pid)
+        finally:
+            measure.run([skiff, "-p", PROJECT, "down"], env, work, check=False)
+            daemon.send_signal(signal.SIGTERM)
+            daemon.wait(timeout=30)
+            log.close()
 
     ms = lambda s: f"{s * 1000:7.0f} ms"
     print(f"skiff: {skiff}")
@@ -236,7 +170,7 @@ def main():
             continue
         for key, label in (("detected", "kill -> restart decided"), ("restarted", "kill -> restart carried out"), ("healthy", "kill -> replacement healthy")):
             v = [r[key] for r in rows]
-            print(f"  {kind:9} {label:28} median {ms(statistics.median(v))}  p99 {ms(pct(v, 0.99))}  ({len(v)} kills)")
+            print(f"  {kind:9} {label:28} median {ms(statistics.median(v))}  p99 {ms(measure.pct(v, 0.99))}  ({len(v)} kills)")
     print(f"  daemon (pid {daemon.pid}) idle: VmRSS {idle['VmRSS']} (anonymous {idle['RssAnon']}, file {idle['RssFile']}), peak VmHWM {after_kills['VmHWM']}, threads {idle['Threads']}")
     print(f"  daemon CPU while idle supervising {o.services} ({o.idle} s): {idle_cpu:.2f}% of one core")
 

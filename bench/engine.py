@@ -12,9 +12,10 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+
+import measure
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -28,24 +29,18 @@ def compose_file(n):
     return "\n".join(lines) + "\n"
 
 
-def timed(cmd, cwd):
-    start = time.perf_counter()
-    p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed: {p.stderr.decode()[-800:]}")
-    return elapsed
-
-
 def run_tool(name, base, n, runs, d):
     project = f"bench-{name}-{n}"
     cold, noop, down = [], [], []
     for _ in range(runs):
-        timed(base + ["-p", project, "down", "--remove-orphans"], d)
-        cold.append(timed(base + ["-p", project, "up", "-d", "--wait"], d))
-        noop.append(min(timed(base + ["-p", project, "up", "-d"], d) for _ in range(3)))
-        down.append(timed(base + ["-p", project, "down"], d))
+        measure.timed(base + ["-p", project, "down", "--remove-orphans"], cwd=d)
+        cold.append(measure.timed(base + ["-p", project, "up", "-d", "--wait"], cwd=d))
+        noop.append(min(measure.timed(base + ["-p", project, "up", "-d"], cwd=d) for _ in range(3)))
+        down.append(measure.timed(base + ["-p", project, "down"], cwd=d))
     return statistics.median(cold), statistics.median(noop), statistics.median(down)
+
+
+FLOOR = "bench-floor"
 
 
 def engine_floor(n, runs):
@@ -53,19 +48,32 @@ def engine_floor(n, runs):
     from concurrent.futures import ThreadPoolExecutor
 
     def one(i):
-        subprocess.run(["docker", "run", "-d", "--network", "bench-floor", "--name", f"bench-floor-{i}",
+        subprocess.run(["docker", "run", "-d", "--network", FLOOR, "--name", f"{FLOOR}-{i}",
                         "-e", f"INDEX={i}", "skiff-test/app:1"], check=True, stdout=subprocess.DEVNULL)
 
     times = []
-    for _ in range(runs):
-        subprocess.run(["docker", "network", "create", "bench-floor"], stdout=subprocess.DEVNULL, check=True)
-        start = time.perf_counter()
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(one, range(n)))
-        times.append(time.perf_counter() - start)
-        subprocess.run(["docker", "rm", "-f"] + [f"bench-floor-{i}" for i in range(n)], stdout=subprocess.DEVNULL)
-        subprocess.run(["docker", "network", "rm", "bench-floor"], stdout=subprocess.DEVNULL)
+    try:
+        for _ in range(runs):
+            # Also what an interrupted run (of any size) left behind.
+            remove_floor()
+            subprocess.run(["docker", "network", "create", FLOOR], stdout=subprocess.DEVNULL, check=True)
+            start = time.perf_counter()
+            with ThreadPoolExecutor(16) as pool:
+                list(pool.map(one, range(n)))
+            times.append(time.perf_counter() - start)
+    finally:
+        remove_floor()
     return statistics.median(times)
+
+
+def remove_floor():
+    """Remove engine_floor's containers and network, whichever exist."""
+    # Not checked: in a `finally`, a failure here would hide the one being unwound.
+    leftover = subprocess.run(["docker", "ps", "-aq", "--filter", f"name=^{FLOOR}-"],
+                              stdout=subprocess.PIPE).stdout.decode().split()
+    if leftover:
+        subprocess.run(["docker", "rm", "-f"] + leftover, stdout=subprocess.DEVNULL)
+    subprocess.run(["docker", "network", "rm", FLOOR], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main():

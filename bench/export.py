@@ -11,9 +11,10 @@ in the same run, the floor: writing the very same bytes, measured two ways:
   write     this Python process writing the bytes, already in memory, into new files.
 
 `skiff config -q` (the loader alone: parse, interpolate, validate, bind) is printed too, to
-show how much of the export is loading the compose file. Then the same, in one process
-(crates/skiff-k8s/examples/export_phases.rs): load, export (typed objects), render (YAML and
-layout), write, beside the floor of serialising the same objects and writing those bytes.
+show how much of the export is loading the compose file. Then the phases in one process
+(crates/skiff-k8s/examples/export_phases.rs): load, export (typed objects) and render (YAML and
+layout), beside the floor of serialising the same objects, and the time to write the layout's
+bytes (the same for any exporter, so shown, not compared; the table above compares writing).
 Times are medians of --runs runs after one warm-up; ratios are skiff / floor.
 
 Usage: python3 bench/export.py [--skiff target/release/skiff] [--services 1000] [--runs 7]
@@ -193,27 +194,22 @@ def main():
             os.makedirs(scratch)
 
         # In one process: where the time goes, and the floor of serialising the same objects
-        # (one YAML document each) and writing those bytes.
+        # (one YAML document each); writing the bytes is shown beside, not compared.
         print(f"\nin one process (crates/skiff-k8s/examples/export_phases.rs), ms:")
-        print(f"{'layout':<12} {'load':>6} {'export':>7} {'render':>7} {'write':>6} "
-              f"{'e+r+w':>6} {'floor ser':>10} {'floor wr':>9} {'floor':>6} {'ratio':>6} "
-              f"{'< 200 ms':>9}")
+        print(f"{'layout':<12} {'load':>6} {'export':>7} {'render':>7} {'e+r':>6} "
+              f"{'floor ser':>10} {'ratio':>6} {'write':>6}")
         compose = os.path.join(stack, "compose.yaml")
         for layout in ["manifests", "single-file", "kustomize", "helm"]:
             out = subprocess.run([phases, compose, layout, str(args.runs)], check=True,
                                  capture_output=True, text=True,
                                  env=dict(os.environ, TMPDIR=scratch)).stdout
             f = json.loads(out)
-            work_ms = f["export_ms"] + f["render_ms"] + f["write_ms"]
-            floor_ms = f["floor_serialise_ms"] + f["floor_write_ms"]
-            within = work_ms < TARGET_MS
-            ok &= within
+            work_ms = f["export_ms"] + f["render_ms"]
             print(f"{layout:<12} {f['load_ms']:>6.1f} {f['export_ms']:>7.1f} {f['render_ms']:>7.1f} "
-                  f"{f['write_ms']:>6.1f} {work_ms:>6.1f} {f['floor_serialise_ms']:>10.1f} "
-                  f"{f['floor_write_ms']:>9.1f} {floor_ms:>6.1f} {work_ms / floor_ms:>5.1f}x "
-                  f"{'yes' if within else 'NO':>9}")
-        print(f"({f['objects']} objects; e+r+w = export + render + write, the work after loading; "
-              f"floor = serialising the objects + writing the layout's bytes)")
+                  f"{work_ms:>6.1f} {f['floor_serialise_ms']:>10.1f} "
+                  f"{work_ms / f['floor_serialise_ms']:>5.1f}x {f['floor_write_ms']:>6.1f}")
+        print(f"({f['objects']} objects; e+r = export + render, the work after loading and before "
+              f"writing; floor ser = serialising the objects; write = writing the layout's bytes)")
     return 0 if ok else 1
 
 
