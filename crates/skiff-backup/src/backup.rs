@@ -10,7 +10,8 @@
 //!
 //! A failure anywhere before the last step publishes nothing: the chunks already written are
 //! unreferenced and a later prune collects them. A lock per destination keeps a concurrent
-//! prune from collecting them while the backup runs.
+//! prune from collecting them while the backup runs; a prune already deleting chunks is
+//! waited for before the backup looks at which chunks a destination has (see [`crate::prune`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::Read;
@@ -18,6 +19,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -46,6 +48,9 @@ pub struct Job<'a> {
     pub now: chrono::DateTime<chrono::Utc>,
     /// Where to keep the files cache (unchanged files are not read again); `None`: no cache.
     pub cache_dir: Option<PathBuf>,
+    /// How long to wait for a prune that is deleting unreferenced chunks in a destination
+    /// before failing with [`BackupError::Pruning`].
+    pub prune_wait: Duration,
 }
 
 /// A byte stream to back up (a dump's output).
@@ -152,6 +157,7 @@ pub fn backup_directory(job: &Job<'_>, dir: &Path) -> Result<Vec<Snapshot>> {
         let mut new_cache = FilesCache::default();
         let mut size = 0u64;
         let mut files = 0u64;
+        let mut unchanged = 0u64;
         for w in &walked {
             let meta = &w.meta;
             let kind = if meta.is_dir() {
@@ -175,6 +181,7 @@ pub fn backup_directory(job: &Job<'_>, dir: &Path) -> Result<Vec<Snapshot>> {
                     c.stamp == stamp && c.chunks.iter().all(|r| feeder.everywhere(&r.id))
                 });
                 let (sha, chunks) = if let Some(c) = cached {
+                    unchanged += 1;
                     job.reporter.report(Progress::Bytes(meta.len()));
                     (c.sha256.clone(), c.chunks.clone())
                 } else {
@@ -204,6 +211,12 @@ pub fn backup_directory(job: &Job<'_>, dir: &Path) -> Result<Vec<Snapshot>> {
                 mtime: meta.mtime(),
                 kind,
             });
+        }
+        if unchanged > 0 {
+            job.reporter.report(Progress::Note(format!(
+                "{}: {unchanged} unchanged files not read again (files cache)",
+                job.name
+            )));
         }
         Ok(Built {
             detail: Detail {
@@ -302,10 +315,7 @@ impl Feeder<'_> {
 }
 
 fn worker_failed() -> BackupError {
-    BackupError::Config {
-        name: String::new(),
-        reason: "a storage worker stopped".to_owned(),
-    }
+    BackupError::WorkersStopped
 }
 
 /// Runs a source body with the storage workers, then publishes to every destination.
@@ -318,6 +328,9 @@ fn run(
     let result = (|| {
         for r in job.repos {
             locks.push(r.lock(job.name, job.now)?);
+        }
+        for r in job.repos {
+            wait_for_prune(job, r)?;
         }
         let known: Vec<HashMap<String, u64>> = job
             .repos
@@ -368,6 +381,42 @@ fn run(
         let _ = repo.unlock(key);
     }
     result
+}
+
+/// How often a backup looks again whether a prune still deletes.
+const PRUNE_POLL: Duration = Duration::from_millis(500);
+
+/// Waits while a prune deletes chunks in `repo` (the chunks this backup is about to count on
+/// may be among them), up to [`Job::prune_wait`]. Called with the backup's lock held, so a
+/// prune starting now leaves chunks alone.
+fn wait_for_prune(job: &Job<'_>, repo: &Repository) -> Result<()> {
+    let started = Instant::now();
+    let mut said = false;
+    loop {
+        let elapsed = started.elapsed();
+        let now = job.now + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        let locks = repo.locks(now)?;
+        let Some((key, lock)) = locks.prunes.iter().next() else {
+            return Ok(());
+        };
+        if elapsed >= job.prune_wait {
+            return Err(BackupError::Pruning {
+                location: repo.location().to_owned(),
+                lock: format!("{key}: {}", lock.describe()),
+                waited_secs: elapsed.as_secs(),
+            });
+        }
+        if !said {
+            job.reporter.report(Progress::Note(format!(
+                "{}: waiting for a prune of {} to finish deleting ({})",
+                job.name,
+                repo.location(),
+                lock.describe()
+            )));
+            said = true;
+        }
+        std::thread::sleep(PRUNE_POLL.min(job.prune_wait - elapsed));
+    }
 }
 
 fn worker(

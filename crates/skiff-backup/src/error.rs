@@ -108,12 +108,19 @@ pub enum BackupError {
     /// A PostgreSQL URL that does not parse (shown with its password masked).
     #[error("invalid PostgreSQL URL {url}: {reason}")]
     Url { url: String, reason: String },
-    /// The declaration cannot be used as given.
-    #[error("backup {name}: {reason}")]
-    Config { name: String, reason: String },
-    /// Another backup of this repository is running, so unreferenced data is not collected.
-    #[error("a backup of {location} is running ({lock}); not collecting unreferenced data now")]
-    Locked { location: String, lock: String },
+    /// A prune is deleting unreferenced data in the repository, and went on longer than the
+    /// backup waits ([`crate::Job::prune_wait`]): the backup could reuse chunks it deletes.
+    #[error(
+        "a prune of {location} is deleting unreferenced data ({lock}); the backup waited {waited_secs} s for it"
+    )]
+    Pruning {
+        location: String,
+        lock: String,
+        waited_secs: u64,
+    },
+    /// The threads storing chunks stopped before the backup ended without saying why.
+    #[error("the threads storing the backup's chunks stopped before it was stored")]
+    WorkersStopped,
 }
 
 impl BackupError {
@@ -123,7 +130,7 @@ impl BackupError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            BackupError::Remote { .. } | BackupError::Store { .. } | BackupError::Locked { .. }
+            BackupError::Remote { .. } | BackupError::Store { .. } | BackupError::Pruning { .. }
         )
     }
 
@@ -173,3 +180,58 @@ pub fn is_no_space(e: &std::io::Error) -> bool {
 }
 
 pub type Result<T, E = BackupError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enospc() -> std::io::Error {
+        std::io::Error::from_raw_os_error(libc::ENOSPC)
+    }
+
+    #[test]
+    fn a_full_disk_writing_the_repository_is_no_space_there() {
+        let e = BackupError::store("write", "chunks/ab/abcd", "/var/backups/skiff", enospc());
+        assert!(
+            matches!(&e, BackupError::NoSpace { location } if location == "/var/backups/skiff"),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "no space left on /var/backups/skiff");
+        assert!(!e.is_retryable());
+        let quota = BackupError::store(
+            "write",
+            "k",
+            "/r",
+            std::io::Error::from_raw_os_error(libc::EDQUOT),
+        );
+        assert!(matches!(quota, BackupError::NoSpace { .. }), "{quota:?}");
+    }
+
+    #[test]
+    fn a_full_disk_restoring_is_no_space_at_the_target() {
+        let e = BackupError::target(std::path::Path::new("/srv/restored/a.txt"), enospc());
+        assert_eq!(e.to_string(), "no space left on /srv/restored/a.txt");
+    }
+
+    #[test]
+    fn other_io_errors_keep_their_object_and_cause() {
+        let e = BackupError::store(
+            "read",
+            "snapshots/db/1.json",
+            "/r",
+            std::io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert!(matches!(e, BackupError::Store { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with("cannot read snapshots/db/1.json in /r: "),
+            "{e}"
+        );
+        assert!(e.is_retryable());
+        let e = BackupError::target(
+            std::path::Path::new("/t"),
+            std::io::Error::from_raw_os_error(libc::EACCES),
+        );
+        assert!(matches!(e, BackupError::Target { .. }), "{e:?}");
+    }
+}

@@ -10,6 +10,7 @@
 //!   chunks/<ab>/<id>              one chunk: "SKB1", flags, age(zstd(plaintext)) or zstd(plaintext)
 //!   snapshots/<name>/<id>.json    a published snapshot manifest (the only thing `list` reads)
 //!   locks/<pid>-<rand>.json       a backup running now (prune leaves chunks alone meanwhile)
+//!   locks/prune-<pid>-<rand>.json a prune deleting chunks now (a backup waits for it)
 //!   tmp/                          a local directory's writes in progress (never listed)
 //! ```
 //!
@@ -39,7 +40,8 @@
 //!   [`seal`]), so they cannot be matched against hashes of known data by someone holding
 //!   only the repository; someone who also knows the recipients can test a guess.
 //! - **Retention never deletes the newest backup** ([`retention`]); [`prune`] deletes
-//!   manifests before chunks, and no chunks while a backup holds a lock.
+//!   manifests before chunks, no chunks while a backup holds a lock, and only chunks that no
+//!   snapshot references when it deletes them; a backup does not start while a prune deletes.
 //! - **Secrets stay out of argv, logs and errors**: a PostgreSQL password reaches `pg_dump`
 //!   through `PGPASSWORD` only; an identity file is named by its path, never quoted.
 //!
@@ -67,12 +69,10 @@ pub use backup::{Job, StreamSource, backup_directory, backup_stream};
 pub use drill::{CheckResult, DrillReport, Scratch, drill};
 pub use error::{BackupError, Result};
 pub use manifest::{Kind, Snapshot};
-pub use postgres::{
-    CommandRunner, Connection, DockerExecRunner, LocalRunner, Postgres, RestoreMode,
-};
+pub use postgres::{CommandRunner, Connection, LocalRunner, Postgres, RestoreMode};
 pub use progress::{Progress, Reporter, Silent};
 pub use prune::{PruneOutcome, PrunePlan};
-pub use repo::Repository;
+pub use repo::{Lock, Locks, Repository};
 pub use restore::{restore_directory, restore_stream};
 pub use seal::{Opener, Sealer};
 pub use store::{LocalStore, S3Settings, S3Store, Store};

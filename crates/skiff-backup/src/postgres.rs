@@ -1,10 +1,11 @@
 //! PostgreSQL through its own tools: `pg_dump --format=custom` to back up, `pg_restore` to
 //! restore, `psql` for the checks of a restore drill.
 //!
-//! The tools run through a [`CommandRunner`]: on this host ([`LocalRunner`]) or in a
-//! service's container ([`DockerExecRunner`]). A password (from the URL) reaches the child
-//! only through its `PGPASSWORD` environment variable, never its arguments, and never a
-//! message: the connection is passed as a conninfo string without it.
+//! The tools run through a [`CommandRunner`]: on this host ([`LocalRunner`]), or wherever
+//! the caller's runner puts them (skiff's binary runs them in a service's container with
+//! `docker exec`). A password (from the URL) reaches the child only through the environment
+//! the runner is given (`PGPASSWORD`), never its arguments, and never a message: the
+//! connection is passed as a conninfo string without it.
 //!
 //! The dump is written uncompressed (`--compress=0`): the repository compresses chunks with
 //! zstd, and an uncompressed dump deduplicates between backups where a compressed one does
@@ -25,7 +26,8 @@ pub trait CommandRunner: Send + Sync {
     fn place(&self) -> String {
         String::new()
     }
-    /// The program whose absence a spawn failure means (`docker` for docker exec).
+    /// The program whose absence a spawn failure means (`docker` for a runner using
+    /// `docker exec`).
     fn spawned_program(&self, program: &str) -> String {
         program.to_owned()
     }
@@ -48,36 +50,6 @@ impl CommandRunner for LocalRunner {
             c.env(k, v);
         }
         c
-    }
-}
-
-/// Runs the tools inside a running container with `docker exec -i`.
-#[derive(Debug, Clone)]
-pub struct DockerExecRunner {
-    pub container: String,
-    /// The docker CLI (`docker`).
-    pub docker: PathBuf,
-}
-
-impl CommandRunner for DockerExecRunner {
-    fn command(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
-        let mut c = Command::new(&self.docker);
-        c.arg("exec").arg("-i");
-        for (k, v) in env {
-            // `-e NAME` without a value passes the variable from docker's own environment.
-            c.arg("-e").arg(k);
-            c.env(k, v);
-        }
-        c.arg(&self.container).arg(program).args(args);
-        c
-    }
-
-    fn place(&self) -> String {
-        format!(" in container {}", self.container)
-    }
-
-    fn spawned_program(&self, _program: &str) -> String {
-        self.docker.display().to_string()
     }
 }
 
@@ -557,34 +529,5 @@ mod tests {
         assert!(!err.to_string().contains("hunter2"), "{err}");
         assert!(err.to_string().contains("no database"), "{err}");
         assert!(Connection::from_url("mysql://x@y/z").is_err());
-    }
-
-    #[test]
-    fn docker_exec_passes_secrets_by_environment() {
-        let r = DockerExecRunner {
-            container: "shop-db-1".to_owned(),
-            docker: "docker".into(),
-        };
-        let cmd = r.command(
-            "pg_dump",
-            &["--format=custom".to_owned()],
-            &[("PGPASSWORD".to_owned(), "pw".to_owned())],
-        );
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            args,
-            [
-                "exec",
-                "-i",
-                "-e",
-                "PGPASSWORD",
-                "shop-db-1",
-                "pg_dump",
-                "--format=custom"
-            ]
-        );
     }
 }

@@ -1,16 +1,26 @@
-//! Prune: plan (which snapshots retention removes, which chunks nothing references), then
-//! apply. Manifests are deleted before chunks, so a prune killed half-way leaves only
-//! unreferenced chunks, which the next prune collects. Chunks are not collected while a
-//! backup holds a lock on the repository (it may be adding them).
+//! Prune: plan (which snapshots retention removes, which chunks nothing references, which
+//! locks are stale), then apply. Planning only reads: `--dry-run` changes nothing. Manifests
+//! are deleted before chunks, so a prune killed half-way leaves only unreferenced chunks,
+//! which the next prune collects.
+//!
+//! Chunks and backups: a backup reuses the chunks a repository already has, so a chunk that
+//! is unreferenced when the plan is made may be referenced again by the time it would be
+//! deleted. [`apply`] therefore announces itself with a prune lock, then looks for backup
+//! locks (none may be running), then lists the snapshots again and deletes only the chunks
+//! still unreferenced. A backup takes its own lock, then waits while a prune lock is there
+//! (see [`crate::Job::prune_wait`]). Both write their lock before they read the other's, so
+//! at least one of the two sees the other: either the prune leaves chunks alone or the
+//! backup waits until the deleting is over.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Instant;
 
 use serde::Serialize;
 use skiff_model::xskiff::Keep;
 
 use crate::error::Result;
 use crate::manifest;
-use crate::repo::Repository;
+use crate::repo::{PRUNE_LOCK_REFRESH, Repository};
 use crate::retention::{self, Verdict};
 
 /// What a prune would do in one repository.
@@ -27,6 +37,8 @@ pub struct PrunePlan {
     pub reclaim: u64,
     /// When a backup is running: its lock; chunks are left for a later prune.
     pub blocked_by: Option<String>,
+    /// Locks left by backups or prunes that are gone, removed by [`apply`].
+    pub stale_locks: Vec<String>,
 }
 
 /// Plans a prune: `policies` maps each backup name to its `keep`; names without a policy
@@ -85,12 +97,13 @@ pub fn plan(
     unreferenced.sort();
     out.reclaim = unreferenced.iter().map(|(_, n)| n).sum();
     out.unreferenced = unreferenced.into_iter().map(|(id, _)| id).collect();
-    out.blocked_by = repo.live_locks(now)?.into_iter().next().map(|(key, l)| {
-        format!(
-            "{key}: backup {} by pid {} on {} since {}",
-            l.backup, l.pid, l.host, l.started
-        )
-    });
+    let locks = repo.locks(now)?;
+    out.blocked_by = locks
+        .backups
+        .iter()
+        .next()
+        .map(|(key, l)| format!("{key}: {}", l.describe()));
+    out.stale_locks = locks.stale;
     Ok(out)
 }
 
@@ -100,10 +113,11 @@ pub struct PruneOutcome {
     pub snapshots_removed: usize,
     pub chunks_removed: usize,
     pub temporary_removed: usize,
+    pub stale_locks_removed: usize,
 }
 
-/// Carries out a plan: manifests first, then (unless a backup is running) chunks, then
-/// leftovers of interrupted writes.
+/// Carries out a plan: manifests first, then stale locks, then (unless a backup is running)
+/// the chunks still unreferenced and leftovers of interrupted writes.
 ///
 /// # Errors
 /// The store refuses a deletion; what was deleted before stays deleted, which is safe.
@@ -118,13 +132,55 @@ pub fn apply(
         out.snapshots_removed += 1;
     }
     repo.store().sync()?;
-    // Checked again: a backup that started since the plan may be reusing these chunks.
-    if plan.blocked_by.is_none() && repo.live_locks(now)?.is_empty() {
-        for id in &plan.unreferenced {
-            repo.store().delete(&manifest::chunk_key(id))?;
-            out.chunks_removed += 1;
-        }
-        out.temporary_removed = repo.clean_temporary()?;
+    for key in &plan.stale_locks {
+        repo.unlock(key)?;
+        out.stale_locks_removed += 1;
     }
+    if plan.blocked_by.is_some() {
+        return Ok(out);
+    }
+    // The prune lock first, then the look for backups: see the module's documentation.
+    let lock = repo.lock_prune(now)?;
+    let collected = collect(repo, plan, now, &lock, &mut out);
+    let unlocked = repo.unlock(&lock);
+    collected?;
+    unlocked?;
     Ok(out)
+}
+
+/// Deletes the plan's unreferenced chunks that are still unreferenced, unless a backup runs.
+fn collect(
+    repo: &Repository,
+    plan: &PrunePlan,
+    now: chrono::DateTime<chrono::Utc>,
+    lock: &str,
+    out: &mut PruneOutcome,
+) -> Result<()> {
+    if !repo.locks(now)?.backups.is_empty() {
+        return Ok(()); // a backup started since the plan: chunks are left for a later prune
+    }
+    // A backup that ran since the plan may have published a snapshot reusing chunks that
+    // were unreferenced then.
+    let referenced: HashSet<String> = repo
+        .snapshots(None)?
+        .into_iter()
+        .flat_map(|s| s.chunks)
+        .collect();
+    let started = Instant::now();
+    let mut refreshed = Instant::now();
+    for id in plan
+        .unreferenced
+        .iter()
+        .filter(|id| !referenced.contains(*id))
+    {
+        if refreshed.elapsed() >= PRUNE_LOCK_REFRESH {
+            let elapsed = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+            repo.refresh_prune_lock(lock, now + elapsed)?;
+            refreshed = Instant::now();
+        }
+        repo.store().delete(&manifest::chunk_key(id))?;
+        out.chunks_removed += 1;
+    }
+    out.temporary_removed = repo.clean_temporary()?;
+    Ok(())
 }

@@ -14,8 +14,14 @@ use crate::store::Store;
 /// The repository format this crate writes.
 pub const REPO_FORMAT: u32 = 1;
 const CONFIG_KEY: &str = "skiff-backup.json";
-/// A lock older than this is ignored: no backup runs a day.
+/// A backup's lock older than this is stale: no backup runs a day.
 const LOCK_STALE: Duration = Duration::from_secs(24 * 3600);
+/// A prune's lock older than this is stale; a running prune writes it again every
+/// [`PRUNE_LOCK_REFRESH`], so only a prune that died on another host leaves one this old.
+const PRUNE_LOCK_STALE: Duration = Duration::from_secs(3600);
+/// How often a prune deleting chunks writes its lock again.
+pub(crate) const PRUNE_LOCK_REFRESH: Duration = Duration::from_secs(5 * 60);
+const PRUNE_LOCK_PREFIX: &str = "locks/prune-";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct RepoConfig {
@@ -24,13 +30,45 @@ struct RepoConfig {
     encrypted: bool,
 }
 
-/// A lock held while a backup runs, so that a prune does not collect the chunks it is adding.
+/// A lock held while a backup runs, so that a prune does not collect the chunks it is adding
+/// (`locks/<pid>-<rand>.json`); or while a prune deletes chunks, so that a backup does not
+/// reuse them (`locks/prune-<pid>-<rand>.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     pub host: String,
     pub pid: u32,
     pub started: chrono::DateTime<chrono::Utc>,
+    /// The backup's name; empty for a prune.
+    #[serde(default)]
     pub backup: String,
+}
+
+impl Lock {
+    /// `backup NAME by pid N on HOST since TIME` (or `prune by ...`), for messages.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let what = if self.backup.is_empty() {
+            "prune".to_owned()
+        } else {
+            format!("backup {}", self.backup)
+        };
+        format!(
+            "{what} by pid {} on {} since {}",
+            self.pid, self.host, self.started
+        )
+    }
+}
+
+/// A repository's locks, as [`Repository::locks`] finds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Locks {
+    /// Backups running now, by key: a prune deletes no chunk while one runs.
+    pub backups: BTreeMap<String, Lock>,
+    /// Prunes deleting chunks now, by key: a backup waits for them before it looks at which
+    /// chunks the repository has.
+    pub prunes: BTreeMap<String, Lock>,
+    /// Keys of locks whose process is gone, for a prune to remove.
+    pub stale: Vec<String>,
 }
 
 /// An opened repository.
@@ -268,18 +306,50 @@ impl Repository {
     /// # Errors
     /// The store refuses the write.
     pub fn lock(&self, backup: &str, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
+        let key = format!("locks/{}-{}.json", std::process::id(), crate::random_hex(4));
+        self.put_lock(&key, backup, now)?;
+        Ok(key)
+    }
+
+    /// Takes the lock of a prune about to delete unreferenced chunks; returns its key, to
+    /// pass to [`Self::unlock`]. A backup that finds it waits (see [`crate::Job::prune_wait`]).
+    ///
+    /// # Errors
+    /// The store refuses the write.
+    pub fn lock_prune(&self, now: chrono::DateTime<chrono::Utc>) -> Result<String> {
+        let key = format!(
+            "{PRUNE_LOCK_PREFIX}{}-{}.json",
+            std::process::id(),
+            crate::random_hex(4)
+        );
+        self.put_lock(&key, "", now)?;
+        Ok(key)
+    }
+
+    /// Writes a prune's lock again with a new time, so that a long prune's lock never looks
+    /// stale (older than [`PRUNE_LOCK_STALE`]).
+    ///
+    /// # Errors
+    /// The store refuses the write.
+    pub(crate) fn refresh_prune_lock(
+        &self,
+        key: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<()> {
+        self.put_lock(key, "", now)
+    }
+
+    fn put_lock(&self, key: &str, backup: &str, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
         let lock = Lock {
             host: hostname(),
             pid: std::process::id(),
             started: now,
             backup: backup.to_owned(),
         };
-        let key = format!("locks/{}-{}.json", std::process::id(), crate::random_hex(4));
         let bytes = serde_json::to_vec(&lock).map_err(|e| {
-            BackupError::store("write", &key, self.location(), std::io::Error::other(e))
+            BackupError::store("write", key, self.location(), std::io::Error::other(e))
         })?;
-        self.store.put(&key, &bytes)?;
-        Ok(key)
+        self.store.put(key, &bytes)
     }
 
     /// Releases a lock.
@@ -290,29 +360,35 @@ impl Repository {
         self.store.delete(key)
     }
 
-    /// Locks of backups that still run (stale locks, of dead processes on this host or
-    /// older than a day, are removed).
+    /// The repository's locks, sorted into those of backups and prunes that still run and
+    /// stale ones (of dead processes on this host, older than a day for a backup or an hour
+    /// for a prune, or unreadable). Reads only: a prune removes the stale ones when it
+    /// applies its plan.
     ///
     /// # Errors
-    /// The store cannot be listed.
-    pub fn live_locks(&self, now: chrono::DateTime<chrono::Utc>) -> Result<BTreeMap<String, Lock>> {
-        let mut out = BTreeMap::new();
+    /// The store cannot be listed or read.
+    pub fn locks(&self, now: chrono::DateTime<chrono::Utc>) -> Result<Locks> {
+        let mut out = Locks::default();
         let me = hostname();
         for o in self.store.list("locks/")? {
             let Some(bytes) = self.store.get(&o.key)? else {
-                continue;
+                continue; // released meanwhile
             };
             let Ok(lock) = serde_json::from_slice::<Lock>(&bytes) else {
-                self.store.delete(&o.key)?;
+                out.stale.push(o.key);
                 continue;
             };
+            let prune = o.key.starts_with(PRUNE_LOCK_PREFIX);
             let age = (now - lock.started).to_std().unwrap_or_default();
             let dead =
                 lock.host == me && !std::path::Path::new(&format!("/proc/{}", lock.pid)).exists();
-            if dead || age > LOCK_STALE {
-                self.store.delete(&o.key)?;
+            let too_old = age > if prune { PRUNE_LOCK_STALE } else { LOCK_STALE };
+            if dead || too_old {
+                out.stale.push(o.key);
+            } else if prune {
+                out.prunes.insert(o.key, lock);
             } else {
-                out.insert(o.key, lock);
+                out.backups.insert(o.key, lock);
             }
         }
         Ok(out)

@@ -133,11 +133,14 @@ impl LocalStore {
 impl Drop for LocalStore {
     fn drop(&mut self) {
         // Chunks of a backup that never reached `sync` (it failed): not worth keeping.
-        if let Ok(p) = self.pending.get_mut() {
-            for (tmp, _) in p.drain(..) {
-                let _ = std::fs::remove_file(tmp);
-            }
-        }
+        self.abandon();
+    }
+}
+
+/// Removes the temporary files of chunks that will never get their final names.
+fn remove_temporary(pending: &[(PathBuf, PathBuf)]) {
+    for (tmp, _) in pending {
+        let _ = std::fs::remove_file(tmp);
     }
 }
 
@@ -284,9 +287,7 @@ impl Store for LocalStore {
             Ok(())
         });
         if let Err(e) = renamed {
-            for (tmp, _) in &pending {
-                let _ = std::fs::remove_file(tmp);
-            }
+            remove_temporary(&pending);
             return Err(BackupError::store("sync", "chunks", &self.location, e));
         }
         let dirs = match self.dirty.lock() {
@@ -320,9 +321,7 @@ impl Store for LocalStore {
             Ok(mut p) => std::mem::take(&mut *p),
             Err(_) => Vec::new(),
         };
-        for (tmp, _) in pending {
-            let _ = std::fs::remove_file(tmp);
-        }
+        remove_temporary(&pending);
     }
 
     fn clean_temporary(&self, older_than: SystemTime) -> Result<usize> {

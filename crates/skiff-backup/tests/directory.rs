@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 use skiff_backup::{
-    BackupError, Kind, Opener, Repository, Sealer, Silent, Store, StreamSource, backup_directory,
-    backup_stream, prune, restore_directory,
+    BackupError, Kind, Lock, Opener, Progress, Repository, Sealer, Silent, Store, StreamSource,
+    backup_directory, backup_stream, prune, restore_directory,
 };
 use skiff_model::xskiff::Keep;
 use support::{du, fingerprint, identity, job, local, local_for_backup, make_tree};
@@ -89,13 +89,46 @@ fn files_cache_skips_unchanged_files_and_sees_changes() {
     let sealer = Sealer::plain();
     let repo_dir = tmp.path().join("repo");
     let repos = [local_for_backup(&repo_dir, &sealer)];
+    let notes = std::sync::Mutex::new(Vec::new());
+    let collect = |p: Progress| {
+        if let Progress::Note(n) = p {
+            notes.lock().expect("notes").push(n);
+        }
+    };
     let mut j = job("files", &sealer, &repos);
     j.cache_dir = Some(tmp.path().join("cache"));
+    j.reporter = &collect;
+    let skipped = |notes: &[String]| -> Vec<String> {
+        notes
+            .iter()
+            .filter(|n| n.contains("unchanged"))
+            .cloned()
+            .collect()
+    };
+
     backup_directory(&j, &src).expect("first");
-    std::fs::write(src.join("hello.txt"), b"hello again\n").expect("change");
+    assert_eq!(
+        skipped(&notes.lock().expect("notes")),
+        Vec::<String>::new(),
+        "nothing is cached yet"
+    );
+    notes.lock().expect("notes").clear();
+
+    // Same size, new content: a cache keyed on the size alone would miss it.
+    std::fs::write(src.join("hello.txt"), b"HELLO\n").expect("change");
     let second = backup_directory(&j, &src).expect("second");
+    // Four regular files (big.bin, hello.txt, sub/empty, sub/deeper/data.csv): all but the
+    // changed one are taken from the cache.
+    assert_eq!(
+        skipped(&notes.lock().expect("notes")),
+        ["files: 3 unchanged files not read again (files cache)"]
+    );
     let out = tmp.path().join("out");
     restore_directory(&repos[0], &second[0], &Opener::none(), &out, &Silent).expect("restore");
+    assert_eq!(
+        std::fs::read(out.join("hello.txt")).expect("read"),
+        b"HELLO\n"
+    );
     assert_eq!(fingerprint(&src), fingerprint(&out));
 }
 
@@ -314,6 +347,15 @@ impl Store for FullAfter {
     fn delete(&self, key: &str) -> skiff_backup::Result<()> {
         self.inner.delete(key)
     }
+    fn sync(&self) -> skiff_backup::Result<()> {
+        self.inner.sync()
+    }
+    fn abandon(&self) {
+        self.inner.abandon();
+    }
+    fn clean_temporary(&self, older_than: std::time::SystemTime) -> skiff_backup::Result<usize> {
+        self.inner.clean_temporary(older_than)
+    }
 }
 
 #[test]
@@ -396,4 +438,172 @@ fn prune_keeps_the_newest_and_collects_unreferenced_chunks() {
     let nothing = BTreeMap::from([("files".to_owned(), Keep::default())]);
     let plan = prune::plan(&repos[0], &nothing, chrono::Utc::now()).expect("plan");
     assert!(plan.remove.is_empty());
+}
+
+/// A lock left by a process that is gone: another host's, two days old.
+fn stale_lock(repo: &Repository, key: &str) {
+    let lock = Lock {
+        host: "elsewhere".to_owned(),
+        pid: 4242,
+        started: chrono::Utc::now() - chrono::Duration::days(2),
+        backup: "files".to_owned(),
+    };
+    repo.store()
+        .put(key, &serde_json::to_vec(&lock).expect("json"))
+        .expect("put lock");
+}
+
+#[test]
+fn prune_dry_run_changes_nothing_and_apply_removes_stale_locks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sealer = Sealer::plain();
+    let repos = [local_for_backup(&tmp.path().join("repo"), &sealer)];
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("f"), b"data").expect("write");
+    backup_directory(&job("files", &sealer, &repos), &src).expect("backup");
+    stale_lock(&repos[0], "locks/4242-dead.json");
+    repos[0]
+        .store()
+        .put("locks/4243-garbled.json", b"{not json")
+        .expect("put");
+    let listed = || {
+        repos[0]
+            .store()
+            .list("locks/")
+            .expect("list")
+            .into_iter()
+            .map(|o| o.key)
+            .collect::<Vec<_>>()
+    };
+
+    // A dry run only plans: the stale locks are reported, not removed.
+    let plan = prune::plan(&repos[0], &BTreeMap::new(), chrono::Utc::now()).expect("plan");
+    assert_eq!(
+        plan.stale_locks,
+        ["locks/4242-dead.json", "locks/4243-garbled.json"]
+    );
+    assert!(
+        plan.blocked_by.is_none(),
+        "a stale lock blocks nothing: {plan:?}"
+    );
+    assert_eq!(
+        listed(),
+        ["locks/4242-dead.json", "locks/4243-garbled.json"]
+    );
+
+    let done = prune::apply(&repos[0], &plan, chrono::Utc::now()).expect("apply");
+    assert_eq!(done.stale_locks_removed, 2);
+    assert_eq!(
+        listed(),
+        Vec::<String>::new(),
+        "and the prune's own lock is gone"
+    );
+}
+
+#[test]
+fn a_backup_waits_for_a_prune_that_is_deleting_and_fails_if_it_goes_on() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sealer = Sealer::plain();
+    let repo_dir = tmp.path().join("repo");
+    let repos = [local_for_backup(&repo_dir, &sealer)];
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    std::fs::write(src.join("f"), support::noise(1 << 20, 5)).expect("write");
+
+    // A prune that died on another host long ago does not hold anyone up.
+    let old_prune = Lock {
+        host: "elsewhere".to_owned(),
+        pid: 1,
+        started: chrono::Utc::now() - chrono::Duration::hours(2),
+        backup: String::new(),
+    };
+    repos[0]
+        .store()
+        .put(
+            "locks/prune-1-old.json",
+            &serde_json::to_vec(&old_prune).expect("json"),
+        )
+        .expect("put");
+    backup_directory(&job("files", &sealer, &repos), &src).expect("a stale prune lock");
+
+    // A prune deleting now: the backup waits, then fails naming it, and publishes nothing.
+    let lock = repos[0].lock_prune(chrono::Utc::now()).expect("prune lock");
+    let mut j = job("files", &sealer, &repos);
+    j.prune_wait = std::time::Duration::from_millis(300);
+    let started = std::time::Instant::now();
+    let err = backup_directory(&j, &src).expect_err("a prune is deleting");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    assert!(matches!(err, BackupError::Pruning { .. }), "{err:?}");
+    assert!(err.to_string().contains(&lock), "{err}");
+    assert!(err.is_retryable());
+    assert_eq!(repos[0].snapshots(None).expect("list").len(), 1);
+    assert!(
+        repos[0]
+            .locks(chrono::Utc::now())
+            .expect("locks")
+            .backups
+            .is_empty(),
+        "the failed backup released its lock"
+    );
+
+    // The prune ends while the backup waits: the backup goes on.
+    j.prune_wait = std::time::Duration::from_secs(30);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            repos[0].unlock(&lock).expect("unlock");
+        });
+        backup_directory(&j, &src).expect("backup after the prune");
+    });
+    assert_eq!(repos[0].snapshots(None).expect("list").len(), 2);
+}
+
+#[test]
+fn prune_keeps_chunks_a_backup_reused_after_the_plan() {
+    // Regression: a backup that ran between a prune's plan and its deletes reused chunks the
+    // plan had found unreferenced; the prune deleted them under the new snapshot.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let sealer = Sealer::plain();
+    let repos = [local_for_backup(&tmp.path().join("repo"), &sealer)];
+    let src = tmp.path().join("src");
+    std::fs::create_dir_all(&src).expect("mkdir");
+    let base = chrono::Utc::now() - chrono::Duration::days(3);
+    for (day, seed) in [(0, 1), (1, 2)] {
+        std::fs::write(src.join("f"), support::noise(2 << 20, seed)).expect("write");
+        let mut j = job("files", &sealer, &repos);
+        j.now = base + chrono::Duration::days(day);
+        backup_directory(&j, &src).expect("backup");
+    }
+    let policies = BTreeMap::from([(
+        "files".to_owned(),
+        Keep {
+            last: 1,
+            ..Keep::default()
+        },
+    )]);
+    let plan = prune::plan(&repos[0], &policies, chrono::Utc::now()).expect("plan");
+    assert_eq!(plan.remove.len(), 1);
+    assert!(!plan.unreferenced.is_empty());
+
+    // Meanwhile the first day's data comes back and is backed up: its chunks are still
+    // stored, so the backup reuses them instead of storing them again.
+    std::fs::write(src.join("f"), support::noise(2 << 20, 1)).expect("write");
+    let again = backup_directory(&job("files", &sealer, &repos), &src).expect("backup");
+    assert!(
+        again[0].added < 1 << 20,
+        "reused, not stored again: {}",
+        again[0].added
+    );
+
+    let done = prune::apply(&repos[0], &plan, chrono::Utc::now()).expect("apply");
+    assert_eq!(done.snapshots_removed, 1);
+    assert_eq!(done.chunks_removed, 0, "{done:?}");
+    let out = tmp.path().join("out");
+    restore_directory(&repos[0], &again[0], &Opener::none(), &out, &Silent)
+        .expect("the new snapshot restores");
+    assert_eq!(
+        std::fs::read(out.join("f")).expect("read"),
+        support::noise(2 << 20, 1)
+    );
 }

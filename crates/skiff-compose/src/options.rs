@@ -317,7 +317,9 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             Node::synthetic(Value::Map(crate::node::Map::new())),
         );
     }
-    let extensions = crate::extension::decode(&model)?;
+    // A backup may concern a service the active profiles leave out: it is still declared.
+    let left_out: Vec<String> = disabled.keys().map(|k| k.name.clone()).collect();
+    let extensions = crate::extension::decode_with(&model, &left_out)?;
     let project = bind(&model, req.interpolate)?;
     Ok(Loaded {
         project,

@@ -1,16 +1,14 @@
-//! What backups need from the engine: a volume's mountpoint, the containers that use it
-//! (to pause or stop them while it is archived or restored), and a service's running
-//! container (to run `pg_dump` in it).
+//! What backups need from the engine: a volume's mountpoint, and the containers that use it
+//! (to pause or stop them while it is archived or restored). A service's running container
+//! (to run `pg_dump` in it) is found by [`Engine::observe`].
 
 use crate::engine::{Engine, EngineError, container_name};
-use crate::labels;
 
 /// A container of the project, as backups see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerRef {
     pub id: String,
     pub name: String,
-    pub service: String,
     /// `running`, `paused`, `exited`...
     pub state: String,
 }
@@ -51,24 +49,6 @@ impl Engine {
             .collect())
     }
 
-    /// The project's containers of one service.
-    ///
-    /// # Errors
-    /// The engine refuses the listing.
-    pub async fn service_containers(
-        &self,
-        project: &str,
-        service: &str,
-    ) -> Result<Vec<ContainerRef>, EngineError> {
-        Ok(self
-            .containers(project)
-            .await?
-            .iter()
-            .map(container_ref)
-            .filter(|c| c.service == service)
-            .collect())
-    }
-
     /// Pauses a container (its processes are frozen; its files stop changing).
     ///
     /// # Errors
@@ -96,12 +76,6 @@ fn container_ref(c: &bollard::models::ContainerSummary) -> ContainerRef {
     ContainerRef {
         id: c.id.clone().unwrap_or_default(),
         name: container_name(c),
-        service: c
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(labels::SERVICE))
-            .cloned()
-            .unwrap_or_default(),
         state: c
             .state
             .as_ref()

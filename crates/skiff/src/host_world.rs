@@ -84,7 +84,7 @@ impl HostWorld {
     /// Runs the project's backups and restore drills on their `schedule:`s (replacing the
     /// scheduler of an earlier deploy), recording each outcome in the history.
     fn schedule_backups(&self, source: &StackSource) {
-        let backups = skiff_compose::extension::decode_json(&source.canonical)
+        let backups = skiff_compose::extension::decode_json(&source.canonical, &source.left_out)
             .map(|e| e.project.backups)
             .unwrap_or_default();
         let parser = croner::parser::CronParser::builder().build();

@@ -96,6 +96,9 @@ pub struct StackSource {
     /// Where process records and logs live, as the client worked it out.
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
+    /// Services the active profiles left out (still declared: a backup may name one).
+    #[serde(default)]
+    pub left_out: Vec<String>,
 }
 
 impl Stack {
@@ -135,6 +138,7 @@ impl Stack {
             native: opts.native.to_vec(),
             scale: BTreeMap::new(),
             state_dir: state.clone(),
+            left_out: loaded.disabled.keys().map(|k| k.name.clone()).collect(),
         };
         Stack::assemble(source, &loaded.project, &loaded.extensions, &located)
     }
@@ -147,7 +151,8 @@ impl Stack {
     pub fn from_source(source: StackSource) -> Result<Stack, String> {
         let project = skiff_model::compose::project_from_value(source.canonical.clone())
             .map_err(|e| format!("invalid project: {e}"))?;
-        let extensions = skiff_compose::extension::decode_json(&source.canonical)?;
+        let extensions =
+            skiff_compose::extension::decode_json(&source.canonical, &source.left_out)?;
         let plain = |service: &str, field: &str, message: String, help: &str| {
             let at = if field.is_empty() {
                 format!("services.{service}")

@@ -112,6 +112,7 @@ pub fn job<'a>(name: &'a str, sealer: &'a Sealer, repos: &'a [Repository]) -> Jo
         reporter: &Silent,
         now: chrono::Utc::now(),
         cache_dir: None,
+        prune_wait: std::time::Duration::ZERO,
     }
 }
 

@@ -8,18 +8,20 @@
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::process::{Command, ExitCode};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use miette::{IntoDiagnostic, miette};
 use skiff_backup::{
-    BackupError, Connection, DockerExecRunner, Job, Kind, LocalRunner, Opener, Postgres, Progress,
+    BackupError, CommandRunner, Connection, Job, Kind, LocalRunner, Opener, Postgres, Progress,
     Reporter, Repository, RestoreMode, Scratch, Sealer, Silent, Snapshot,
 };
+use skiff_compose::extension::{BackupSource, Extensions};
 use skiff_model::xskiff::{Backup, Consistency, Runtime};
 
 use crate::cli::{OutputFormat, ProjectArgs};
-use crate::commands::write_stdout;
+use crate::commands::{size, write_stdout};
 use crate::diagnostic::report;
 
 const EXAMPLES: &str = "\
@@ -119,14 +121,7 @@ pub fn run(project: &ProjectArgs, args: &BackupArgs) -> miette::Result<ExitCode>
     let req = crate::commands::config::request(project)?;
     let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
         .map_err(|(e, sources)| report(e, &sources))?;
-    let stack = Stack {
-        name: loaded.name.clone(),
-        working_dir: PathBuf::from(&loaded.working_dir),
-        backups: loaded.extensions.project.backups.clone(),
-        services: loaded.extensions.services.clone(),
-        project: loaded.project,
-        engine: Mutex::new(None),
-    };
+    let stack = Stack::from_loaded(loaded);
     match &args.command {
         BackupCommand::Run { name, format } => run_backups(&stack, name.as_deref(), *format),
         BackupCommand::List { name, format } => list(&stack, name.as_deref(), *format),
@@ -151,50 +146,12 @@ pub fn scheduled(
     name: &str,
     drill: bool,
 ) -> skiff_store::Event {
-    use skiff_store::{Event, Kind};
-    let now = chrono::Utc::now();
-    let stack = skiff_model::compose::project_from_value(source.canonical.clone())
-        .map_err(|e| e.to_string())
-        .and_then(|project| {
-            let extensions = skiff_compose::extension::decode_json(&source.canonical)?;
-            Ok(Stack {
-                name: source.name.clone(),
-                working_dir: PathBuf::from(&source.working_dir),
-                backups: extensions.project.backups.clone(),
-                services: extensions.services.clone(),
-                project,
-                engine: Mutex::new(None),
-            })
-        });
-    let event = |kind: Kind, detail: serde_json::Value| {
-        Event::new(now, kind)
-            .project(&source.name)
-            .trigger("schedule")
-            .detail(detail)
-    };
-    let stack = match stack {
-        Ok(s) => s,
-        Err(e) => {
-            let kind = if drill {
-                Kind::VerifyFailed
-            } else {
-                Kind::BackupFailed
-            };
-            return event(kind, serde_json::json!({"backup": name, "error": e}));
-        }
-    };
-    let silent = skiff_backup::Silent;
+    let stack = Stack::from_source(source);
     if drill {
-        drill_event(
-            &source.name,
-            name,
-            &drill_one(&stack, name, &silent),
-            "schedule",
-        )
+        let result = stack.and_then(|s| drill_one(&s, name, &Silent));
+        drill_event(&source.name, name, &result, "schedule")
     } else {
-        let result = stack
-            .backup(name)
-            .and_then(|b| run_one(&stack, name, b, &silent));
+        let result = stack.and_then(|s| run_one(&s, name, s.backup(name)?, &Silent));
         backup_event(&source.name, name, &result, "schedule")
     }
 }
@@ -218,7 +175,7 @@ fn backup_event(
         ),
         Err(e) => (
             Kind::BackupFailed,
-            serde_json::json!({"backup": name, "error": format!("{e}")}),
+            serde_json::json!({"backup": name, "error": e.to_string()}),
         ),
     };
     Event::new(chrono::Utc::now(), kind)
@@ -246,7 +203,7 @@ fn drill_event(
         ),
         Err(e) => (
             Kind::VerifyFailed,
-            serde_json::json!({"backup": name, "error": format!("{e}")}),
+            serde_json::json!({"backup": name, "error": e.to_string()}),
         ),
     };
     Event::new(chrono::Utc::now(), kind)
@@ -255,10 +212,16 @@ fn drill_event(
         .detail(detail)
 }
 
+/// How long a backup waits for a prune that is deleting unreferenced data in a destination.
+const PRUNE_WAIT: Duration = Duration::from_secs(15 * 60);
+
 /// The loaded stack, and the engine once a volume or a container needs it.
 struct Stack {
     name: String,
-    working_dir: PathBuf,
+    /// The project directory: relative paths of the file are relative to it.
+    working_dir: String,
+    /// What `~` means in a path.
+    home: Option<String>,
     backups: BTreeMap<String, Backup>,
     services: BTreeMap<String, skiff_model::xskiff::ServiceExtension>,
     project: skiff_model::compose::Project,
@@ -266,46 +229,81 @@ struct Stack {
 }
 
 impl Stack {
+    /// The stack the command line loaded.
+    fn from_loaded(loaded: skiff_compose::Loaded) -> Stack {
+        Stack::new(
+            loaded.name,
+            loaded.working_dir,
+            loaded.extensions,
+            loaded.project,
+        )
+    }
+
+    /// The stack the daemon was handed (checked when it was loaded; checked again here).
+    fn from_source(source: &crate::hybrid::StackSource) -> miette::Result<Stack> {
+        let project = skiff_model::compose::project_from_value(source.canonical.clone())
+            .map_err(|e| miette!("the stack {} does not decode: {e}", source.name))?;
+        let extensions = skiff_compose::extension::decode_json(&source.canonical, &source.left_out)
+            .map_err(|e| miette!("{e}"))?;
+        Ok(Stack::new(
+            source.name.clone(),
+            source.working_dir.clone(),
+            extensions,
+            project,
+        ))
+    }
+
+    fn new(
+        name: String,
+        working_dir: String,
+        extensions: Extensions,
+        project: skiff_model::compose::Project,
+    ) -> Stack {
+        Stack {
+            name,
+            working_dir,
+            home: std::env::var("HOME").ok(),
+            backups: extensions.project.backups,
+            services: extensions.services,
+            project,
+            engine: Mutex::new(None),
+        }
+    }
+
     fn backup(&self, name: &str) -> miette::Result<&Backup> {
-        self.backups.get(name).ok_or_else(|| {
-            let known: Vec<&str> = self.backups.keys().map(String::as_str).collect();
-            miette!(
-                help = if known.is_empty() {
-                    "declare backups under x-skiff.backups".to_owned()
-                } else {
-                    format!("declared: {}", known.join(", "))
-                },
-                "no backup {name:?} in x-skiff.backups"
-            )
-        })
+        self.backups.get(name).ok_or_else(|| self.undeclared(name))
+    }
+
+    fn undeclared(&self, name: &str) -> miette::Report {
+        let known: Vec<&str> = self.backups.keys().map(String::as_str).collect();
+        miette!(
+            help = if known.is_empty() {
+                "declare backups under x-skiff.backups".to_owned()
+            } else {
+                format!("declared: {}", known.join(", "))
+            },
+            "no backup {name:?} in x-skiff.backups"
+        )
     }
 
     fn selected(&self, name: Option<&str>) -> miette::Result<Vec<(&String, &Backup)>> {
         match name {
-            Some(n) => {
-                let b = self.backup(n)?;
-                Ok(self
-                    .backups
-                    .iter()
-                    .filter(|(k, _)| *k == n)
-                    .map(|(k, _)| (k, b))
-                    .collect())
-            }
-            None => {
-                if self.backups.is_empty() {
-                    return Err(miette!(
-                        help = "declare backups under x-skiff.backups",
-                        "this stack declares no backups"
-                    ));
-                }
-                Ok(self.backups.iter().collect())
-            }
+            Some(n) => self
+                .backups
+                .get_key_value(n)
+                .map(|found| vec![found])
+                .ok_or_else(|| self.undeclared(n)),
+            None if self.backups.is_empty() => Err(miette!(
+                help = "declare backups under x-skiff.backups",
+                "this stack declares no backups"
+            )),
+            None => Ok(self.backups.iter().collect()),
         }
     }
 
     /// A path of the file, resolved against the project directory.
     fn resolve(&self, p: &str) -> PathBuf {
-        lexical(&self.working_dir.join(p))
+        absolute(&self.working_dir, self.home.as_deref(), p)
     }
 
     /// Runs an engine call, connecting on first use.
@@ -317,48 +315,41 @@ impl Stack {
             .engine
             .lock()
             .map_err(|_| miette!("the engine connection was poisoned"))?;
-        if slot.is_none() {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .into_diagnostic()?;
-            let env = std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
-                .collect();
-            let engine = rt
-                .block_on(skiff_docker::Engine::connect(&env))
-                .map_err(|e| {
-                    miette!(
-                        help = "start the Docker Engine, or point DOCKER_HOST (or `docker context use`) at one",
-                        "{e}"
-                    )
-                })?;
-            *slot = Some((rt, engine));
-        }
-        let Some((rt, engine)) = slot.as_ref() else {
-            return Err(miette!("no engine"));
+        let (rt, engine) = match slot.take() {
+            Some(connected) => connected,
+            None => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .into_diagnostic()?;
+                let engine = rt.block_on(crate::commands::stack::connect())?;
+                (rt, engine)
+            }
         };
-        rt.block_on(f(engine)).map_err(|e| miette!("{e}"))
+        let result = rt.block_on(f(&engine));
+        *slot = Some((rt, engine));
+        result.map_err(|e| miette!("{e}"))
     }
 
     /// The engine's name of a volume of the stack.
     fn volume_name(&self, volume: &str) -> miette::Result<String> {
-        let v = self.project.volumes.get(volume).ok_or_else(|| {
-            miette!(
-                help = "a `volume:` backup names a key of the top-level `volumes:`",
-                "the stack declares no volume {volume:?}"
-            )
-        })?;
-        Ok(if v.name.is_empty() {
-            format!("{}_{volume}", self.name)
-        } else {
-            v.name.clone()
-        })
+        self.project
+            .volumes
+            .get(volume)
+            .map(|v| v.name.clone())
+            .ok_or_else(|| {
+                miette!(
+                    help = "a `volume:` backup names a key of the top-level `volumes:`",
+                    "the stack declares no volume {volume:?}"
+                )
+            })
     }
 
     fn sealer(&self, name: &str, b: &Backup) -> miette::Result<Sealer> {
         match &b.encrypt {
-            Some(e) => Sealer::encrypted(&e.recipients).map_err(|e| miette!("backup {name}: {e}")),
+            Some(e) => {
+                Sealer::encrypted(&e.recipients).map_err(|e| diag(&format!("backup {name}"), e))
+            }
             None => Ok(Sealer::plain()),
         }
     }
@@ -373,7 +364,7 @@ impl Stack {
                 "backup {name} is encrypted and no identity file is declared"
             ));
         };
-        Opener::from_file(&self.resolve(file)).map_err(diag)
+        Opener::from_file(&self.resolve(file)).map_err(|e| diag(&format!("backup {name}"), e))
     }
 
     fn s3(b: &Backup) -> skiff_backup::S3Settings {
@@ -395,34 +386,48 @@ impl Stack {
         }
     }
 
-    fn open(&self, b: &Backup, d: &str) -> miette::Result<Repository> {
-        let store = skiff_backup::store::open(&self.destination(d), &Self::s3(b)).map_err(diag)?;
-        Repository::open(store).map_err(diag)
+    /// Opens a destination to read; errors start with `context`.
+    fn open(&self, context: &str, b: &Backup, d: &str) -> miette::Result<Repository> {
+        let fail = |e| diag(context, e);
+        let store = skiff_backup::store::open(&self.destination(d), &Self::s3(b)).map_err(fail)?;
+        Repository::open(store).map_err(fail)
     }
 
-    fn open_for_backup(&self, b: &Backup, d: &str, sealer: &Sealer) -> miette::Result<Repository> {
-        let store = skiff_backup::store::open(&self.destination(d), &Self::s3(b)).map_err(diag)?;
-        Repository::open_for_backup(store, sealer).map_err(diag)
+    fn open_for_backup(
+        &self,
+        name: &str,
+        b: &Backup,
+        d: &str,
+        sealer: &Sealer,
+    ) -> miette::Result<Repository> {
+        let fail = |e| diag(&format!("backup {name}"), e);
+        let store = skiff_backup::store::open(&self.destination(d), &Self::s3(b)).map_err(fail)?;
+        Repository::open_for_backup(store, sealer).map_err(fail)
     }
 
-    /// The database a `postgres:` source names, and how its tools run.
+    /// The database a backup's `postgres:` names, and how its tools run.
     fn postgres(&self, name: &str, b: &Backup) -> miette::Result<Postgres> {
-        let Some(src) = &b.postgres else {
-            return Err(miette!("backup {name} is not a PostgreSQL backup"));
-        };
-        if let Some(url) = &src.url {
-            return Ok(Postgres {
-                connection: Connection::from_url(url).map_err(diag)?,
+        self.postgres_at(name, source(name, b)?)
+    }
+
+    fn postgres_at(&self, name: &str, source: BackupSource<'_>) -> miette::Result<Postgres> {
+        match source {
+            BackupSource::PostgresUrl(url) => Ok(Postgres {
+                connection: Connection::from_url(url)
+                    .map_err(|e| diag(&format!("backup {name}"), e))?,
                 runner: Box::new(LocalRunner::default()),
-            });
+            }),
+            BackupSource::PostgresService {
+                service,
+                database,
+                user,
+            } => self.postgres_service(name, service, database, user),
+            BackupSource::Volume(_) | BackupSource::Path(_) => Err(miette!(
+                help =
+                    "restore its PostgreSQL backups with --into postgres://... or --into SERVICE",
+                "backup {name} is declared as a directory backup, not a PostgreSQL one"
+            )),
         }
-        let Some(service) = &src.service else {
-            return Err(miette!(
-                help = "write postgres: {{url: postgres://user@host:port/db}} or postgres: {{service: db, database: app, user: app}}",
-                "backup {name}: postgres needs a url or a service"
-            ));
-        };
-        self.postgres_service(name, service, src.database.as_deref(), src.user.as_deref())
     }
 
     fn postgres_service(
@@ -432,11 +437,20 @@ impl Stack {
         database: Option<&str>,
         user: Option<&str>,
     ) -> miette::Result<Postgres> {
-        let svc = self
-            .project
-            .services
-            .get(service)
-            .ok_or_else(|| miette!("backup {name}: the stack has no service {service:?}"))?;
+        let svc = self.project.services.get(service).ok_or_else(|| {
+            miette!(
+                help = format!(
+                    "services: {}",
+                    self.project
+                        .services
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                "backup {name}: the stack has no service {service:?}"
+            )
+        })?;
         let env = |k: &str| svc.environment.get(k).cloned().flatten();
         let user = user.map(str::to_owned).or_else(|| env("POSTGRES_USER"));
         let database = database
@@ -471,10 +485,13 @@ impl Stack {
                 runner: Box::new(LocalRunner::default()),
             });
         }
-        let containers = self.engine(async |e| e.service_containers(&self.name, service).await)?;
-        let running = containers
+        // The service's own running container: not a one-off (`skiff run`) of it.
+        let (observed, host) =
+            self.engine(async |e| Ok((e.observe(&self.name).await?, e.host.clone())))?;
+        let running = observed
+            .instances
             .into_iter()
-            .find(|c| c.state == "running")
+            .find(|i| i.service == service && i.state == skiff_plan::State::Running)
             .ok_or_else(|| {
                 miette!(
                     help = format!("start it: skiff up -d {service}"),
@@ -483,9 +500,11 @@ impl Stack {
             })?;
         Ok(Postgres {
             connection: Connection::from_parts(&database, user.as_deref(), None, None),
-            runner: Box::new(DockerExecRunner {
-                container: running.name,
+            runner: Box::new(DockerExec {
+                container: running.id,
+                name: running.name,
                 docker: PathBuf::from("docker"),
+                host,
             }),
         })
     }
@@ -539,21 +558,60 @@ impl Stack {
     }
 }
 
-/// A path without `.` components and with `..` applied (`/a/./b/../c` -> `/a/c`), so that
-/// destinations read as written.
-fn lexical(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            c => out.push(c),
+/// `p` as an absolute path, as Compose resolves the paths of a file: `~` is the home
+/// directory, a relative path is relative to `working_dir`; `.` and `..` are applied.
+fn absolute(working_dir: &str, home: Option<&str>, p: &str) -> PathBuf {
+    PathBuf::from(skiff_compose::paths::Resolver { working_dir, home }.abs(p))
+}
+
+/// What a backup reads. The loader refuses a declaration that names no source or several,
+/// so this fails only for a stack that bypassed it.
+fn source<'a>(name: &str, b: &'a Backup) -> miette::Result<BackupSource<'a>> {
+    BackupSource::of(b).ok_or_else(|| {
+        miette!(
+            help = "write exactly one of postgres: (with a url or a service), volume: or path:",
+            "backup {name} does not name exactly one thing to back up"
+        )
+    })
+}
+
+/// Runs PostgreSQL's tools inside a running container with `docker exec -i`, on the engine
+/// skiff itself talks to.
+#[derive(Debug, Clone)]
+struct DockerExec {
+    /// The container's id, which the tools run in.
+    container: String,
+    /// Its name, for messages.
+    name: String,
+    /// The docker CLI.
+    docker: PathBuf,
+    /// The engine skiff connected to, given to the CLI as `DOCKER_HOST`: the container is
+    /// there, whatever the CLI's own context says.
+    host: String,
+}
+
+impl CommandRunner for DockerExec {
+    fn command(&self, program: &str, args: &[String], env: &[(String, String)]) -> Command {
+        let mut c = Command::new(&self.docker);
+        c.env("DOCKER_HOST", &self.host);
+        c.arg("exec").arg("-i");
+        for (k, v) in env {
+            // `-e NAME` without a value passes the variable from docker's own environment:
+            // a secret never appears in an argument list.
+            c.arg("-e").arg(k);
+            c.env(k, v);
         }
+        c.arg(&self.container).arg(program).args(args);
+        c
     }
-    out
+
+    fn place(&self) -> String {
+        format!(" in container {}", self.name)
+    }
+
+    fn spawned_program(&self, _program: &str) -> String {
+        self.docker.display().to_string()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -562,9 +620,10 @@ enum Quiet {
     Stop,
 }
 
-/// A library error as a diagnostic, with the likely fix.
-fn diag(e: BackupError) -> miette::Report {
-    let help = match &e {
+/// A library error as a diagnostic: `context: error`, with the likely fix, and whether
+/// retrying can help.
+fn diag(context: &str, e: BackupError) -> miette::Report {
+    let fix = match &e {
         BackupError::MissingProgram { .. } => {
             Some("install the PostgreSQL client tools (Debian: apt-get install postgresql-client)")
         }
@@ -577,14 +636,20 @@ fn diag(e: BackupError) -> miette::Report {
         BackupError::Corrupt { .. } | BackupError::Mismatch { .. } => Some(
             "restore an older backup (--at ID) or from another destination; run skiff backup verify to check the others",
         ),
-        BackupError::Remote { .. } => {
-            Some("retrying may help; check the endpoint and the AWS_* credentials")
-        }
+        BackupError::Remote { .. } => Some("check the endpoint and the AWS_* credentials"),
+        BackupError::Pruning { .. } => Some(
+            "a lock left by a prune that died on another host is ignored an hour after it was written",
+        ),
         _ => None,
     };
+    let help = match (e.is_retryable(), fix) {
+        (true, Some(fix)) => Some(format!("retrying may help; {fix}")),
+        (true, None) => Some("retrying may help".to_owned()),
+        (false, fix) => fix.map(str::to_owned),
+    };
     match help {
-        Some(h) => miette!(help = h, "{e}"),
-        None => miette!("{e}"),
+        Some(help) => miette!(help = help, "{context}: {e}"),
+        None => miette!("{context}: {e}"),
     }
 }
 
@@ -597,9 +662,7 @@ struct Bars {
 impl Bars {
     fn new() -> Bars {
         Bars {
-            live: std::io::stderr().is_terminal()
-                && std::env::var("TERM").map_or(true, |t| t != "dumb")
-                && std::env::var_os("CI").is_none(),
+            live: crate::progress::redraws(),
             bar: Mutex::new(None),
         }
     }
@@ -674,23 +737,6 @@ fn cache_dir() -> Option<PathBuf> {
         .map(|d| d.join("skiff/backup"))
 }
 
-/// `1.2 GB`.
-fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    #[expect(clippy::cast_precision_loss, reason = "a display figure")]
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u + 1 < UNITS.len() {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 fn run_backups(
     stack: &Stack,
     name: Option<&str>,
@@ -711,7 +757,7 @@ fn run_backups(
         OutputFormat::Json => {
             let out = serde_json::json!({
                 "snapshots": results,
-                "failed": failures.iter().map(|(n, e)| serde_json::json!({"name": n, "error": format!("{e}")})).collect::<Vec<_>>(),
+                "failed": failures.iter().map(|(n, e)| serde_json::json!({"name": n, "error": e.to_string()})).collect::<Vec<_>>(),
             });
             write_stdout(&serde_json::to_string_pretty(&out).into_diagnostic()?)?;
         }
@@ -722,8 +768,8 @@ fn run_backups(
                     s.name,
                     s.id,
                     s.kind,
-                    human(s.size),
-                    human(s.added)
+                    size(s.size),
+                    size(s.added)
                 ))?;
             }
         }
@@ -736,7 +782,8 @@ fn run_backups(
             failures.len(),
             failures
                 .iter()
-                .map(|(n, e)| format!("{n}: {e}"))
+                // Each error names its backup already.
+                .map(|(_, e)| e.to_string())
                 .collect::<Vec<_>>()
                 .join("\n  ")
         )),
@@ -749,13 +796,13 @@ fn run_one(
     b: &Backup,
     reporter: &dyn Reporter,
 ) -> miette::Result<Vec<Snapshot>> {
-    if b.to.is_empty() {
-        return Err(miette!("backup {name}: `to:` names no destination"));
-    }
+    let context = format!("backup {name}");
+    let fail = |e: BackupError| diag(&context, e);
+    let source = source(name, b)?;
     let sealer = stack.sealer(name, b)?;
     let repos =
         b.to.iter()
-            .map(|d| stack.open_for_backup(b, d, &sealer))
+            .map(|d| stack.open_for_backup(name, b, d, &sealer))
             .collect::<miette::Result<Vec<_>>>()?;
     let mut job = Job {
         name,
@@ -765,15 +812,15 @@ fn run_one(
         reporter,
         now: chrono::Utc::now(),
         cache_dir: cache_dir(),
+        prune_wait: PRUNE_WAIT,
     };
-    let fail = |e: BackupError| miette!("backup {name}: {:?}", diag(e));
-    match (&b.postgres, &b.volume, &b.path) {
-        (Some(_), None, None) => {
-            let pg = stack.postgres(name, b)?;
+    match source {
+        BackupSource::PostgresUrl(_) | BackupSource::PostgresService { .. } => {
+            let pg = stack.postgres_at(name, source)?;
             job.source = format!("{}{}", pg.connection.label(), pg.runner.place());
             skiff_backup::backup_postgres(&job, &pg).map_err(fail)
         }
-        (None, Some(volume), None) => {
+        BackupSource::Volume(volume) => {
             let engine_name = stack.volume_name(volume)?;
             let mountpoint = stack.engine(async |e| e.volume_mountpoint(&engine_name).await)?;
             job.source = format!("volume {engine_name}");
@@ -785,25 +832,22 @@ fn run_one(
                 Consistency::Snapshot => archive(),
             }
         }
-        (None, None, Some(path)) => {
+        BackupSource::Path(path) => {
             let dir = stack.resolve(path);
             job.source = dir.display().to_string();
             skiff_backup::backup_directory(&job, &dir).map_err(fail)
         }
-        _ => Err(miette!(
-            help = "write exactly one of postgres:, volume: or path:",
-            "backup {name} must back up exactly one thing"
-        )),
     }
 }
 
 /// Each destination's snapshots of one backup (or an error for that destination).
 fn listing(stack: &Stack, name: &str, b: &Backup) -> Vec<(String, miette::Result<Vec<Snapshot>>)> {
+    let context = format!("list {name}");
     b.to.iter()
         .map(|d| {
             let snaps = stack
-                .open(b, d)
-                .and_then(|r| r.snapshots(Some(name)).map_err(diag));
+                .open(&context, b, d)
+                .and_then(|r| r.snapshots(Some(name)).map_err(|e| diag(&context, e)));
             (stack.destination(d), snaps)
         })
         .collect()
@@ -816,7 +860,7 @@ fn list(stack: &Stack, name: Option<&str>, format: OutputFormat) -> miette::Resu
         for (dest, snaps) in listing(stack, name, b) {
             match snaps {
                 Ok(snaps) => rows.extend(snaps.into_iter().map(|s| (dest.clone(), s))),
-                Err(e) => errors.push(format!("{name} in {dest}: {e}")),
+                Err(e) => errors.push(e.to_string()),
             }
         }
     }
@@ -853,9 +897,9 @@ fn list(stack: &Stack, name: Option<&str>, format: OutputFormat) -> miette::Resu
                     s.id.clone(),
                     s.created.format("%Y-%m-%d %H:%M:%S").to_string(),
                     s.kind.to_string(),
-                    human(s.size),
-                    human(s.stored),
-                    human(s.added),
+                    size(s.size),
+                    size(s.stored),
+                    size(s.added),
                     d.clone(),
                 ]);
             }
@@ -876,28 +920,37 @@ fn list(stack: &Stack, name: Option<&str>, format: OutputFormat) -> miette::Resu
     }
 }
 
-/// The snapshot to use (newest, or `at`) and the destination that has it.
+/// The snapshot to use (newest, or `at`) and the first destination that has it.
 fn find(
     stack: &Stack,
     name: &str,
     b: &Backup,
     at: Option<&str>,
 ) -> miette::Result<(Repository, Snapshot)> {
-    let mut last_error = None;
+    let context = format!("backup {name}");
+    let mut errors = Vec::new();
     for d in &b.to {
-        let repo = match stack.open(b, d) {
-            Ok(r) => r,
-            Err(e) => {
-                last_error = Some(e);
-                continue;
-            }
-        };
-        match repo.snapshot(name, at) {
-            Ok(s) => return Ok((repo, s)),
-            Err(e) => last_error = Some(diag(e)),
+        let found = stack.open(&context, b, d).and_then(|repo| {
+            let snap = repo.snapshot(name, at).map_err(|e| diag(&context, e))?;
+            Ok((repo, snap))
+        });
+        match found {
+            Ok(found) => return Ok(found),
+            Err(e) => errors.push(e),
         }
     }
-    Err(last_error.unwrap_or_else(|| miette!("backup {name}: `to:` names no destination")))
+    // One destination: its own error, with its help. Several: what each said.
+    if errors.len() == 1 {
+        return Err(errors.remove(0));
+    }
+    Err(miette!(
+        "no destination of backup {name} has it:\n  {}",
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    ))
 }
 
 /// Asks before overwriting live data: a terminal answers, `--yes` answers for scripts, and
@@ -939,44 +992,36 @@ fn restore(
     let (repo, snap) = find(stack, name, b, at)?;
     let opener = stack.opener(name, b, &snap)?;
     let reporter = reporter(format);
-    let fail = |e: BackupError| miette!("restore {name}: {:?}", diag(e));
+    let context = format!("restore {name}");
+    let fail = |e: BackupError| diag(&context, e);
     let target = match snap.kind {
         Kind::Postgres => {
-            let source = stack.postgres(name, b);
-            let (pg, target) = match into {
+            let pg = match into {
                 Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    let conn = Connection::from_url(url).map_err(diag)?;
-                    let pg = Postgres {
-                        connection: conn.clone(),
+                    Postgres {
+                        connection: Connection::from_url(url).map_err(fail)?,
                         runner: Box::new(LocalRunner::default()),
-                    };
-                    (pg, conn)
+                    }
                 }
                 Some(service) => {
                     let src = b.postgres.as_ref();
-                    let pg = stack.postgres_service(
+                    stack.postgres_service(
                         name,
                         service,
                         src.and_then(|s| s.database.as_deref()),
                         src.and_then(|s| s.user.as_deref()),
-                    )?;
-                    let conn = pg.connection.clone();
-                    (pg, conn)
+                    )?
                 }
-                None => {
-                    let pg = source?;
-                    let conn = pg.connection.clone();
-                    (pg, conn)
-                }
+                None => stack.postgres(name, b)?,
             };
-            let label = format!("database {}{}", target.label(), pg.runner.place());
+            let label = format!("database {}{}", pg.connection.label(), pg.runner.place());
             confirm(&label, yes)?;
             skiff_backup::restore_postgres(
                 &repo,
                 &snap,
                 &opener,
                 &pg,
-                &target,
+                &pg.connection,
                 RestoreMode::Replace,
                 reporter.as_ref(),
             )
@@ -985,12 +1030,12 @@ fn restore(
         }
         Kind::Directory => {
             let volume = match into {
-                Some(v) if stack.project.volumes.contains_key(v) => Some(v.to_owned()),
+                Some(v) if stack.project.volumes.contains_key(v) => Some(v),
                 Some(_) => None,
-                None => b.volume.clone(),
+                None => b.volume.as_deref(),
             };
             if let Some(volume) = volume {
-                let engine_name = stack.volume_name(&volume)?;
+                let engine_name = stack.volume_name(volume)?;
                 let mountpoint = stack.engine(async |e| e.volume_mountpoint(&engine_name).await)?;
                 let label = format!("volume {engine_name}");
                 confirm(&label, yes)?;
@@ -1008,9 +1053,25 @@ fn restore(
             } else {
                 let dir = match (into, &b.path) {
                     // --into is typed on the command line: relative to where it is typed.
-                    (Some(p), _) => lexical(&std::env::current_dir().into_diagnostic()?.join(p)),
+                    (Some(p), _) => {
+                        let cwd = std::env::current_dir().into_diagnostic()?;
+                        let cwd = cwd.to_str().ok_or_else(|| {
+                            miette!(
+                                help = "give --into as an absolute path",
+                                "the current directory {} is not UTF-8",
+                                cwd.display()
+                            )
+                        })?;
+                        absolute(cwd, stack.home.as_deref(), p)
+                    }
                     (None, Some(p)) => stack.resolve(p),
-                    (None, None) => return Err(miette!("backup {name}: give --into PATH")),
+                    (None, None) => {
+                        return Err(miette!(
+                            help = "give --into PATH (a directory) or --into VOLUME",
+                            "backup {name} declares no directory to restore {} into",
+                            snap.id
+                        ));
+                    }
                 };
                 let occupied = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
                 let label = format!("directory {}", dir.display());
@@ -1033,7 +1094,7 @@ fn restore(
         OutputFormat::Text => write_stdout(&format!(
             "restored {name} {} ({}) from {} into {target}",
             snap.id,
-            human(snap.size),
+            size(snap.size),
             repo.location()
         ))?,
     }
@@ -1063,30 +1124,24 @@ fn drill_one(
         Kind::Directory => Scratch::Directory(std::env::temp_dir()),
     };
     skiff_backup::drill(&repo, &snap, &opener, &checks, &scratch, reporter)
-        .map_err(|e| miette!("restore drill of {name} failed: {:?}", diag(e)))
+        .map_err(|e| diag(&format!("restore drill of {name}"), e))
 }
 
 fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<ExitCode> {
-    let checks = stack
-        .backup(name)?
-        .verify
-        .as_ref()
-        .map(|v| v.checks.clone())
-        .unwrap_or_default();
     let reporter = reporter(format);
     let result = drill_one(stack, name, reporter.as_ref());
     crate::commands::daemon::record_history(drill_event(&stack.name, name, &result, "cli"));
     let report = result?;
     match format {
         OutputFormat::Json => {
-            write_stdout(&serde_json::to_string_pretty(&report).into_diagnostic()?)?
+            write_stdout(&serde_json::to_string_pretty(&report).into_diagnostic()?)?;
         }
         OutputFormat::Text => {
             let mut text = format!(
                 "{name}: {} restored from {} ({}) in {:.1}s: {}",
                 report.snapshot,
                 report.location,
-                human(report.restored_bytes),
+                size(report.restored_bytes),
                 std::time::Duration::from_millis(report.duration_ms).as_secs_f64(),
                 if report.passed { "passed" } else { "FAILED" }
             );
@@ -1098,7 +1153,7 @@ fn verify(stack: &Stack, name: &str, format: OutputFormat) -> miette::Result<Exi
                     c.detail
                 ));
             }
-            if checks.is_empty() {
+            if report.checks.is_empty() {
                 text.push_str(
                     "\n  (no checks declared: the restore itself was checked; add verify.checks)",
                 );
@@ -1132,12 +1187,14 @@ fn prune(stack: &Stack, dry_run: bool, format: OutputFormat) -> miette::Result<E
     let now = chrono::Utc::now();
     let mut out = Vec::new();
     for (dest, (b, policies)) in &by_destination {
-        let repo = stack.open(b, dest)?;
-        let plan = skiff_backup::prune::plan(&repo, policies, now).map_err(diag)?;
+        let context = format!("prune {dest}");
+        let fail = |e| diag(&context, e);
+        let repo = stack.open(&context, b, dest)?;
+        let plan = skiff_backup::prune::plan(&repo, policies, now).map_err(fail)?;
         let done = if dry_run {
             None
         } else {
-            Some(skiff_backup::prune::apply(&repo, &plan, now).map_err(diag)?)
+            Some(skiff_backup::prune::apply(&repo, &plan, now).map_err(fail)?)
         };
         out.push((plan, done));
     }
@@ -1162,10 +1219,16 @@ fn prune(stack: &Stack, dry_run: bool, format: OutputFormat) -> miette::Result<E
                     p.location,
                     p.remove.len(),
                     p.unreferenced.len(),
-                    human(p.reclaim)
+                    size(p.reclaim)
                 ));
                 for (name, id) in &p.remove {
                     text.push(format!("  - {name} {id}"));
+                }
+                if !p.stale_locks.is_empty() {
+                    text.push(format!(
+                        "  {verb} {} stale locks of backups or prunes that are gone",
+                        p.stale_locks.len()
+                    ));
                 }
                 if let Some(lock) = &p.blocked_by {
                     text.push(format!("  chunks left for later: {lock}"));
@@ -1175,4 +1238,122 @@ fn prune(stack: &Stack, dry_run: bool, format: OutputFormat) -> miette::Result<E
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_resolve_as_compose_resolves_them() {
+        let home = Some("/home/ann");
+        for (p, want) in [
+            ("~/backups", "/home/ann/backups"),
+            ("~", "/home/ann"),
+            ("./data", "/srv/shop/data"),
+            ("data/../uploads/.", "/srv/shop/uploads"),
+            ("../elsewhere", "/srv/elsewhere"),
+            ("/var/backups/skiff", "/var/backups/skiff"),
+        ] {
+            assert_eq!(absolute("/srv/shop", home, p), Path::new(want), "{p}");
+        }
+        // Without a home directory `~` is an ordinary name, as in Compose.
+        assert_eq!(
+            absolute("/srv/shop", None, "~/x"),
+            Path::new("/srv/shop/~/x")
+        );
+    }
+
+    #[test]
+    fn docker_exec_passes_secrets_by_environment_to_skiffs_engine() {
+        let r = DockerExec {
+            container: "0123abcd".to_owned(),
+            name: "shop-db-1".to_owned(),
+            docker: "docker".into(),
+            host: "unix:///run/user/1000/docker.sock".to_owned(),
+        };
+        let cmd = r.command(
+            "pg_dump",
+            &["--format=custom".to_owned()],
+            &[("PGPASSWORD".to_owned(), "pw".to_owned())],
+        );
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "exec",
+                "-i",
+                "-e",
+                "PGPASSWORD",
+                "0123abcd",
+                "pg_dump",
+                "--format=custom"
+            ]
+        );
+        let envs: BTreeMap<String, String> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| {
+                Some((
+                    k.to_string_lossy().into_owned(),
+                    v?.to_string_lossy().into_owned(),
+                ))
+            })
+            .collect();
+        assert_eq!(
+            envs,
+            BTreeMap::from([
+                (
+                    "DOCKER_HOST".to_owned(),
+                    "unix:///run/user/1000/docker.sock".to_owned()
+                ),
+                ("PGPASSWORD".to_owned(), "pw".to_owned()),
+            ])
+        );
+        assert_eq!(r.place(), " in container shop-db-1");
+    }
+
+    #[test]
+    fn a_library_error_is_one_line_with_its_help_apart() {
+        let remote = diag(
+            "backup files",
+            BackupError::Remote {
+                action: "write",
+                key: "chunks/ab/abcd".to_owned(),
+                location: "s3://b/p".to_owned(),
+                message: "connection reset".to_owned(),
+            },
+        );
+        assert_eq!(
+            remote.to_string(),
+            "backup files: object store s3://b/p: cannot write chunks/ab/abcd: connection reset"
+        );
+        let help = remote.help().map(|h| h.to_string());
+        assert_eq!(
+            help.as_deref(),
+            Some("retrying may help; check the endpoint and the AWS_* credentials")
+        );
+        let corrupt = diag(
+            "restore files",
+            BackupError::Corrupt {
+                what: "chunk",
+                key: "chunks/ab/abcd".to_owned(),
+                location: "/r".to_owned(),
+                reason: "its checksum does not match".to_owned(),
+            },
+        );
+        let help = corrupt.help().map(|h| h.to_string()).unwrap_or_default();
+        assert!(help.starts_with("restore an older backup"), "{help}");
+        let missing = diag(
+            "backup db",
+            BackupError::NotFound {
+                what: "of db".to_owned(),
+                location: "/r".to_owned(),
+            },
+        );
+        assert_eq!(missing.to_string(), "backup db: no backup of db in /r");
+        assert!(missing.help().is_none());
+    }
 }
