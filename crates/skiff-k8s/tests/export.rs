@@ -394,13 +394,7 @@ fn disabled_services() {
 #[test]
 fn shop_example() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop/compose.yaml");
-    let loaded = match load_file(&path) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("skipping: examples/shop does not load yet: {e}");
-            return;
-        }
-    };
+    let loaded = load_file(&path).expect("examples/shop loads");
     let export = exported(&loaded, None);
     insta::assert_snapshot!("shop_manifests", single_file(&export));
     insta::assert_snapshot!("shop_report", portable(&export.report.to_string()));

@@ -345,29 +345,6 @@ fn records_round_trip_newest_first() {
 }
 
 #[test]
-fn a_transaction_dropped_without_commit_leaves_nothing() {
-    let (dir, store) = open();
-    store.append(&ev(0, Kind::Started, "web")).expect("append");
-    {
-        let tx = store.connection().unchecked_transaction().expect("begin");
-        store.append(&ev(1, Kind::Exited, "web")).expect("append");
-        store
-            .append(&ev(2, Kind::Restarted, "web"))
-            .expect("append");
-        drop(tx);
-    }
-    drop(store);
-    let again = Store::open(&dir.path().join("history/events.db")).expect("reopen");
-    let kinds: Vec<Kind> = again
-        .query(&Filter::default())
-        .expect("query")
-        .into_iter()
-        .map(|r| r.event.kind)
-        .collect();
-    assert_eq!(kinds, [Kind::Started]);
-}
-
-#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.db");

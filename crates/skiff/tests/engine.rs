@@ -4,7 +4,7 @@
 #![expect(clippy::print_stderr, reason = "a skipped test says why")]
 
 mod support;
-use support::{engine_available, reference_compose};
+use support::{containers, docker_cleanup, engine_available, inspect, reference_compose, volumes};
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -24,7 +24,7 @@ impl Stack {
             dir,
             name: name.to_owned(),
         };
-        s.docker_cleanup();
+        docker_cleanup(&s.name);
         s
     }
 
@@ -57,82 +57,6 @@ impl Stack {
         )
     }
 
-    fn containers(&self) -> Vec<(String, String)> {
-        let out = Command::new("docker")
-            .args([
-                "ps",
-                "-a",
-                "--filter",
-                &format!("label=com.docker.compose.project={}", self.name),
-                "--format",
-                "{{.Names}} {{.State}}",
-            ])
-            .output()
-            .expect("docker ps");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
-            .collect()
-    }
-
-    fn inspect(&self, container: &str, format: &str) -> String {
-        let out = Command::new("docker")
-            .args(["inspect", "--format", format, container])
-            .output()
-            .expect("inspect");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn docker_cleanup(&self) {
-        let ids = Command::new("docker")
-            .args([
-                "ps",
-                "-aq",
-                "--filter",
-                &format!("label=com.docker.compose.project={}", self.name),
-            ])
-            .output()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .split_whitespace()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if !ids.is_empty() {
-            let _ = Command::new("docker")
-                .arg("rm")
-                .arg("-f")
-                .args(&ids)
-                .output();
-        }
-        for kind in ["network", "volume"] {
-            let out = Command::new("docker")
-                .args([
-                    kind,
-                    "ls",
-                    "-q",
-                    "--filter",
-                    &format!("label=com.docker.compose.project={}", self.name),
-                ])
-                .output();
-            let ids: Vec<String> = out
-                .map(|o| {
-                    String::from_utf8_lossy(&o.stdout)
-                        .split_whitespace()
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if !ids.is_empty() {
-                let _ = Command::new("docker")
-                    .args([kind, "rm"])
-                    .args(&ids)
-                    .output();
-            }
-        }
-    }
-
     fn path(&self) -> PathBuf {
         self.dir.path().to_owned()
     }
@@ -140,7 +64,7 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        self.docker_cleanup();
+        docker_cleanup(&self.name);
     }
 }
 
@@ -181,15 +105,15 @@ fn up_converges_in_dependency_order_and_a_second_up_does_nothing() {
         .find("container skiffit-basic-web-1: create")
         .expect("web created");
     assert!(waited < created, "{out}");
-    let containers = s.containers();
-    assert_eq!(containers.len(), 4, "{containers:?}");
+    let listed = containers(&s.name);
+    assert_eq!(listed.len(), 4, "{listed:?}");
     assert!(
-        containers
+        listed
             .iter()
             .any(|(n, st)| n == "skiffit-basic-migrate-1" && st == "exited")
     );
     assert!(
-        containers
+        listed
             .iter()
             .filter(|(n, st)| n.starts_with("skiffit-basic-web-") && st == "running")
             .count()
@@ -197,14 +121,14 @@ fn up_converges_in_dependency_order_and_a_second_up_does_nothing() {
     );
     // Compose's labels, so docker compose sees the stack as its own.
     assert_eq!(
-        s.inspect(
+        inspect(
             "skiffit-basic-web-2",
             "{{index .Config.Labels \"com.docker.compose.container-number\"}}"
         ),
         "2"
     );
     assert_eq!(
-        s.inspect(
+        inspect(
             "skiffit-basic-db-1",
             "{{index .Config.Labels \"com.docker.compose.service\"}}"
         ),
@@ -214,7 +138,7 @@ fn up_converges_in_dependency_order_and_a_second_up_does_nothing() {
     assert!(again.contains("Nothing to do"), "{again}");
     assert!(s.ok(&["plan"]).contains("No changes"));
     s.ok(&["down", "-v"]);
-    assert!(s.containers().is_empty());
+    assert!(containers(&s.name).is_empty());
 }
 
 #[test]
@@ -224,7 +148,7 @@ fn plan_names_the_changed_field_and_up_recreates_only_that_service() {
     }
     let s = Stack::new("skiffit-change", BASIC);
     s.ok(&["up", "-d"]);
-    let db_id = s.inspect("skiffit-change-db-1", "{{.Id}}");
+    let db_id = inspect("skiffit-change-db-1", "{{.Id}}");
     s.write(&BASIC.replace("LEVEL: \"1\"", "LEVEL: \"2\""));
     let plan = s.ok(&["plan"]);
     assert!(
@@ -237,19 +161,18 @@ fn plan_names_the_changed_field_and_up_recreates_only_that_service() {
     assert_eq!(v["actions"].as_array().map(Vec::len), Some(2));
     s.ok(&["up", "-d"]);
     assert_eq!(
-        s.inspect("skiffit-change-db-1", "{{.Id}}"),
+        inspect("skiffit-change-db-1", "{{.Id}}"),
         db_id,
         "db was not recreated"
     );
     assert!(
-        s.inspect("skiffit-change-web-1", "{{range .Config.Env}}{{.}} {{end}}")
-            .contains("LEVEL=2")
+        inspect("skiffit-change-web-1", "{{range .Config.Env}}{{.}} {{end}}").contains("LEVEL=2")
     );
     assert!(s.ok(&["plan"]).contains("No changes"));
     // Scale down through --scale, then orphans.
     s.ok(&["up", "-d", "--scale", "web=1"]);
     assert_eq!(
-        s.containers()
+        containers(&s.name)
             .iter()
             .filter(|(n, _)| n.contains("-web-"))
             .count(),
@@ -342,12 +265,9 @@ networks:
         ),
     ];
     for (format, want) in checks {
-        assert_eq!(s.inspect(c, format), want, "{format}");
+        assert_eq!(inspect(c, format), want, "{format}");
     }
-    assert!(
-        s.inspect(c, "{{json .NetworkSettings.Networks}}")
-            .contains("\"api\"")
-    );
+    assert!(inspect(c, "{{json .NetworkSettings.Networks}}").contains("\"api\""));
     assert_eq!(
         Command::new("docker")
             .args([
@@ -378,7 +298,7 @@ fn unsupported_fields_fail_before_anything_changes() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("services.b.volumes_from"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
-    assert!(s.containers().is_empty());
+    assert!(containers(&s.name).is_empty());
 }
 
 /// SIGKILL `skiff up` at many instants; the next `up` converges with no duplicates.
@@ -425,11 +345,9 @@ services:
             std::thread::sleep(Duration::from_millis(300));
         }
         s.ok(&["up", "-d"]);
-        let names: Vec<String> = s.containers().into_iter().map(|(n, _)| n).collect();
-        let mut sorted = names.clone();
-        sorted.sort();
+        let names: Vec<String> = containers(&s.name).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
-            sorted,
+            names,
             vec![
                 "skiffit-kill-a-1",
                 "skiffit-kill-a-2",
@@ -513,19 +431,30 @@ fn a_stack_started_by_docker_compose_is_adopted_without_recreating() {
         "{}",
         String::from_utf8_lossy(&up.stderr)
     );
-    let ids_before = s.containers();
+    // Names, states and IDs: a recreated container keeps its name, not its ID.
+    let ids = || -> Vec<(String, String, String)> {
+        containers(&s.name)
+            .into_iter()
+            .map(|(name, state)| {
+                let id = inspect(&name, "{{.Id}}");
+                (name, state, id)
+            })
+            .collect()
+    };
+    let ids_before = ids();
+    assert_eq!(ids_before.len(), 3, "{ids_before:?}");
     let plan = s.ok(&["plan"]);
     assert!(
         plan.contains("No changes"),
         "skiff wants to change a stack docker compose just started:\n{plan}"
     );
     s.ok(&["up", "-d"]);
-    assert_eq!(s.containers(), ids_before);
-    let db = s.inspect("skiffit-adopt-db-1", "{{.Id}}");
+    assert_eq!(ids(), ids_before);
+    let db = inspect("skiffit-adopt-db-1", "{{.Id}}");
     // And the other way round: docker compose leaves what skiff started alone.
     s.ok(&["down"]);
     s.ok(&["up", "-d"]);
-    let db_skiff = s.inspect("skiffit-adopt-db-1", "{{.Id}}");
+    let db_skiff = inspect("skiffit-adopt-db-1", "{{.Id}}");
     assert_ne!(db, db_skiff);
     let again = Command::new(&compose)
         .args(["-p", "skiffit-adopt", "up", "-d"])
@@ -538,7 +467,7 @@ fn a_stack_started_by_docker_compose_is_adopted_without_recreating() {
         String::from_utf8_lossy(&again.stderr)
     );
     assert_eq!(
-        s.inspect("skiffit-adopt-db-1", "{{.Id}}"),
+        inspect("skiffit-adopt-db-1", "{{.Id}}"),
         db_skiff,
         "docker compose recreated what skiff started"
     );
@@ -591,14 +520,14 @@ configs:
 
     s.ok(&["up", "-d", "--wait"]);
     let c = "skiffit-daytwo-app-1";
-    assert_eq!(s.inspect(c, "{{.State.Health.Status}}"), "healthy");
+    assert_eq!(inspect(c, "{{.State.Health.Status}}"), "healthy");
     assert_eq!(
-        s.inspect(c, "{{json .Config.Entrypoint}}"),
+        inspect(c, "{{json .Config.Entrypoint}}"),
         r#"["/bin/skiff-testapp"]"#
     );
-    assert_eq!(s.inspect(c, "{{.HostConfig.LogConfig.Type}}"), "json-file");
+    assert_eq!(inspect(c, "{{.HostConfig.LogConfig.Type}}"), "json-file");
     assert_eq!(
-        s.inspect(c, "{{index .HostConfig.LogConfig.Config \"max-size\"}}"),
+        inspect(c, "{{index .HostConfig.LogConfig.Config \"max-size\"}}"),
         "1m"
     );
 
@@ -642,12 +571,12 @@ configs:
 
     // stop keeps the container; start resumes it; restart gives it a new start time.
     s.ok(&["stop", "app"]);
-    assert_eq!(s.inspect(c, "{{.State.Status}}"), "exited");
+    assert_eq!(inspect(c, "{{.State.Status}}"), "exited");
     s.ok(&["start", "app"]);
-    assert_eq!(s.inspect(c, "{{.State.Status}}"), "running");
-    let started = s.inspect(c, "{{.State.StartedAt}}");
+    assert_eq!(inspect(c, "{{.State.Status}}"), "running");
+    let started = inspect(c, "{{.State.StartedAt}}");
     s.ok(&["restart", "app"]);
-    assert_ne!(s.inspect(c, "{{.State.StartedAt}}"), started);
+    assert_ne!(inspect(c, "{{.State.StartedAt}}"), started);
 
     // Data in a named volume outlives a recreate caused by a changed field.
     exec(&["sh", "-c", "echo kept > /data/proof"]);
@@ -662,14 +591,18 @@ configs:
         !plan.contains("hello again"),
         "a plan must not print values:\n{plan}"
     );
+    let before = inspect(c, "{{.Id}}");
     s.ok(&["up", "-d", "--wait"]);
+    assert_ne!(
+        inspect(c, "{{.Id}}"),
+        before,
+        "the changed field recreated app"
+    );
+    assert_eq!(exec(&["sh", "-c", "echo $GREETING"]).trim(), "hello again");
     assert_eq!(exec(&["cat", "/data/proof"]).trim(), "kept");
 
     // down -v removes the volume too.
+    assert_eq!(volumes(&s.name), ["skiffit-daytwo_data"]);
     s.ok(&["down", "-v"]);
-    let volumes = Command::new("docker")
-        .args(["volume", "ls", "-q", "--filter", "name=skiffit-daytwo_data"])
-        .output()
-        .expect("docker volume ls");
-    assert!(String::from_utf8_lossy(&volumes.stdout).trim().is_empty());
+    assert_eq!(volumes(&s.name), Vec::<String>::new());
 }

@@ -19,6 +19,9 @@
 //! without them these tests skip with a message, and fail under `CI=true`.
 #![expect(clippy::print_stderr, reason = "a skipped test says why")]
 
+mod support;
+use support::files_under;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -111,18 +114,12 @@ fn parse_objects(yaml: &str, what: &str) -> Objects {
         .collect()
 }
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("read dir") {
-        let path = entry.expect("entry").path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else if path.extension().is_some_and(|e| e == "yaml") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+/// The YAML files under `dir`, sorted.
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect()
 }
 
 fn read_objects(files: &[PathBuf]) -> Objects {
@@ -142,6 +139,33 @@ fn without_namespace(mut objects: Objects) -> Objects {
         }
     }
     objects
+}
+
+/// Per workload (kind, name): its replicas and its containers' images (init containers first),
+/// all that a chart's values file sets.
+fn images_and_replicas(objects: &Objects) -> Objects {
+    objects
+        .iter()
+        .filter_map(|(key, object)| {
+            let pod = match key.0.as_str() {
+                "Deployment" | "StatefulSet" | "DaemonSet" | "Job" => {
+                    &object["spec"]["template"]["spec"]
+                }
+                "CronJob" => &object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+                _ => return None,
+            };
+            let images: Vec<Value> = ["initContainers", "containers"]
+                .into_iter()
+                .flat_map(|field| pod[field].as_array().into_iter().flatten())
+                .map(|container| container["image"].clone())
+                .collect();
+            let summary = serde_json::json!({
+                "replicas": object["spec"]["replicas"],
+                "images": images,
+            });
+            Some((key.clone(), summary))
+        })
+        .collect()
 }
 
 /// Differences between two sets of objects, for a failure message.
@@ -269,8 +293,8 @@ fn check_stack(name: &str, extra: &[&str]) {
 
     // plain manifests and single files: validated as written
     let manifests = root.join("manifests");
-    let manifest_files = files_under(&manifests);
-    let single_files = files_under(&root.join("single-file"));
+    let manifest_files = yaml_files(&manifests);
+    let single_files = yaml_files(&root.join("single-file"));
     check.to_validate.extend(manifest_files.iter().cloned());
     check.to_validate.extend(single_files.iter().cloned());
     check.same(
@@ -280,11 +304,15 @@ fn check_stack(name: &str, extra: &[&str]) {
     );
     // per environment directory, or the top level when the stack declares none
     let mut environments: BTreeMap<String, Objects> = BTreeMap::new();
+    let mut declared = false;
     for f in &manifest_files {
         let rel = f.strip_prefix(&manifests).expect("under");
         let env = match rel.parent().and_then(|p| p.to_str()) {
             Some("") | None => "default".to_owned(),
-            Some(dir) => dir.to_owned(),
+            Some(dir) => {
+                declared = true;
+                dir.to_owned()
+            }
         };
         environments
             .entry(env)
@@ -340,11 +368,14 @@ fn check_stack(name: &str, extra: &[&str]) {
         let templated = check.rendered("helm-default", &yaml);
         check.same("the chart's defaults render the base", &templated, &base);
     }
-    for (env, expected) in &environments {
+    // a stack that declares no environments has no values file: its chart's defaults are
+    // its one environment, checked above
+    for (env, expected) in environments.iter().filter(|_| declared) {
         let values = chart.join(format!("values-{env}.yaml"));
-        if !values.is_file() {
-            continue;
-        }
+        assert!(
+            values.is_file(),
+            "{name}: the chart has no values-{env}.yaml for environment {env}"
+        );
         let values = values.to_string_lossy().into_owned();
         check.tool("helm", &["lint", "--strict", &chart_str, "-f", &values]);
         let Some(yaml) = check.tool("helm", &["template", name, &chart_str, "-f", &values]) else {
@@ -353,8 +384,23 @@ fn check_stack(name: &str, extra: &[&str]) {
         let templated = check.rendered(&format!("helm-{env}"), &yaml);
         check.server_rules(&format!("helm template -f values-{env}.yaml"), &templated);
         // where the export says the values cannot hold an environment's differences, only
-        // images and replicas are compared
-        if !report.contains(&format!("x-skiff.environments.{env}:")) {
+        // images and replicas are compared, of the workloads the chart and the environment share
+        if report.contains(&format!("x-skiff.environments.{env}:")) {
+            let in_chart = images_and_replicas(&base);
+            let want: Objects = images_and_replicas(expected)
+                .into_iter()
+                .filter(|(key, _)| in_chart.contains_key(key))
+                .collect();
+            let got: Objects = images_and_replicas(&templated)
+                .into_iter()
+                .filter(|(key, _)| want.contains_key(key))
+                .collect();
+            check.same(
+                &format!("values-{env}.yaml sets environment {env}'s images and replicas"),
+                &got,
+                &want,
+            );
+        } else {
             check.same(
                 &format!("values-{env}.yaml renders environment {env}"),
                 &templated,
@@ -747,20 +793,13 @@ fn export_again_replaces_its_own_files_and_removes_stale_ones() {
     assert!(!dir.join("production").exists(), "stale directory removed");
     assert!(dir.join("overlays/production/kustomization.yaml").is_file());
     assert!(!dir.join("overlays/staging").exists());
-    let mut names = Vec::new();
-    let mut stack = vec![dir.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("dir") {
-            let p = e.expect("entry").path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                names.push(p.file_name().map(|n| n.to_string_lossy().into_owned()));
-            }
-        }
-    }
+    let names: Vec<String> = files_under(&dir)
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     assert!(
-        names.iter().flatten().all(|n| !n.ends_with(".skiff-tmp")),
+        names.iter().all(|n| !n.ends_with(".skiff-tmp")),
         "{names:?}"
     );
 }

@@ -11,7 +11,10 @@
 #![expect(clippy::unwrap_used, reason = "tests")]
 
 mod support;
-use support::engine_available;
+use support::{
+    containers, engine_available, files_under, free_port, http_body, http_get, process_table,
+    wait_for_showing,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -138,15 +141,7 @@ impl Stack {
     }
 
     fn wait_for(&self, what: &str, timeout: Duration, f: impl Fn(&Stack) -> bool) {
-        let deadline = Instant::now() + timeout;
-        while !f(self) {
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {:#?}",
-                self.ps()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for_showing(what, timeout, || f(self), || format!("{:#?}", self.ps()));
     }
 }
 
@@ -157,45 +152,6 @@ impl Drop for Stack {
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     }
-}
-
-/// A live (not zombie) process.
-struct Proc {
-    pid: i32,
-    ppid: i32,
-    cmdline: String,
-}
-
-fn process_table() -> Vec<Proc> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(fields) = stat
-            .rfind(')')
-            .map(|i| stat[i + 1..].split_whitespace().collect::<Vec<_>>())
-        else {
-            continue;
-        };
-        if matches!(fields.first(), Some(&"Z" | &"X") | None) {
-            continue;
-        }
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        out.push(Proc {
-            pid,
-            ppid: fields.get(1).and_then(|f| f.parse().ok()).unwrap_or(0),
-            cmdline: String::from_utf8_lossy(&cmdline).replace('\0', " "),
-        });
-    }
-    out
 }
 
 /// Pids of live processes with `needle` in their environment.
@@ -218,14 +174,6 @@ fn still_running(before: &[(i32, String)]) -> Vec<(i32, String)> {
         .filter(|(pid, cmd)| table.iter().any(|p| p.pid == *pid && p.cmdline == *cmd))
         .cloned()
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn is_root() -> bool {
@@ -597,7 +545,12 @@ services:
     for text in [&plan, &json, &up, &ps] {
         assert!(!text.contains("s3cr3t"), "{text}");
     }
-    for entry in walk(&s.state_dir()) {
+    let files = files_under(&s.state_dir());
+    assert!(
+        !files.is_empty(),
+        "the state directory holds records and logs"
+    );
+    for entry in files {
         let bytes = std::fs::read(&entry).unwrap_or_default();
         assert!(
             !String::from_utf8_lossy(&bytes).contains("s3cr3t"),
@@ -609,23 +562,6 @@ services:
     let (pid, _) = s.processes()[0].clone();
     let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     assert!(String::from_utf8_lossy(&env).contains("TOKEN=s3cr3t-two"));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .filter_map(Result::ok)
-    {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A field only a container can honour is refused before anything runs, located in the file.
@@ -704,19 +640,6 @@ fn testapp() -> PathBuf {
     app
 }
 
-fn http_get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(stream, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body);
-    body.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default()
-}
-
 /// Containers and processes in one stack, `depends_on` both ways: a process waits for a
 /// container to be healthy and finds its published port (chosen by the engine) in
 /// SKIFF_CACHE_PORT; a container waits for the process to be healthy and reaches it by its
@@ -771,21 +694,27 @@ services:
         .args(["port", "skiffmixed-cache-1", "8080"])
         .output()
         .unwrap();
+    assert!(
+        published.status.success(),
+        "docker port: {}",
+        String::from_utf8_lossy(&published.stderr)
+    );
     let published = String::from_utf8_lossy(&published.stdout);
-    let host_port = published
-        .trim()
-        .rsplit(':')
+    // `127.0.0.1:32768`, one line per binding.
+    let host_port: u16 = published
+        .lines()
         .next()
-        .unwrap_or_default()
-        .to_owned();
-    assert_eq!(
-        http_get(port, "/env?name=SKIFF_CACHE_PORT").trim(),
-        host_port
-    );
-    assert_eq!(
-        http_get(port, "/env?name=SKIFF_CACHE_HOST").trim(),
-        "127.0.0.1"
-    );
+        .and_then(|l| l.trim().rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no published port in {published:?}"));
+    let api = format!("127.0.0.1:{port}");
+    let env = |name: &str| {
+        http_body(&http_get(&api, &format!("/env?name={name}"), None))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(env("SKIFF_CACHE_PORT"), host_port.to_string());
+    assert_eq!(env("SKIFF_CACHE_HOST"), "127.0.0.1");
     let logs = s.ok(&["logs"]);
     assert!(
         logs.contains("skiffmixed-client-1 | GET /from-the-container"),
@@ -797,14 +726,5 @@ services:
     );
     s.ok(&["down"]);
     assert_eq!(s.processes(), Vec::new());
-    let left = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            "label=com.docker.compose.project=skiffmixed",
-        ])
-        .output()
-        .unwrap();
-    assert!(left.stdout.is_empty());
+    assert_eq!(containers("skiffmixed"), Vec::new());
 }
