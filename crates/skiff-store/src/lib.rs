@@ -10,8 +10,7 @@
 //! - [`Store::append`] and [`Store::query`] write and read [`Event`]s; [`Store::retain`]
 //!   forgets old ones with a [`Retention`] and a `now` given by the caller (this crate reads
 //!   no clock); [`Store::summary`] folds them into [`ServiceSummary`]s.
-//! - [`Store::put_record`] and [`Store::records`]: outcomes of later features (backups,
-//!   restore drills) in a generic table.
+//!   Backups and restore drills are events too (`backup_succeeded`, `verified`, ...).
 //!
 //! Durability: `synchronous = NORMAL`, the usual choice with WAL: a committed event survives
 //! the process being killed; the last ones may be lost if the machine loses power.
@@ -44,20 +43,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-}
-
-/// The outcome of a job that is not an instance event (a backup, a restore drill).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct OutcomeRecord {
-    pub time: DateTime<Utc>,
-    /// What kind of job (`backup`, `drill`).
-    pub kind: String,
-    /// Which one (the backup's name).
-    pub name: String,
-    /// `ok`, `failed`, ...
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
-    pub detail: serde_json::Value,
 }
 
 impl Store {
@@ -293,83 +278,6 @@ impl Store {
             )?;
             let events: Vec<Event> = events.into_iter().map(|r| r.event).collect();
             out.extend(summarize(&project, &service, &events));
-        }
-        Ok(out)
-    }
-
-    /// Appends the outcome of a job; returns its id.
-    ///
-    /// # Errors
-    /// The write failed.
-    pub fn put_record(&self, record: &OutcomeRecord) -> Result<i64, StoreError> {
-        let detail =
-            serde_json::to_string(&record.detail).map_err(|source| StoreError::EncodeRecord {
-                kind: record.kind.clone(),
-                source,
-            })?;
-        self.conn
-            .execute(
-                "INSERT INTO records (time_ms, kind, name, outcome, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    record.time.timestamp_millis(),
-                    record.kind,
-                    record.name,
-                    record.outcome,
-                    detail
-                ],
-            )
-            .map_err(sql(&self.path, "append a record"))?;
-        Ok(self.conn.last_insert_rowid())
-    }
-
-    /// The newest `limit` records of a kind (and name), newest first.
-    ///
-    /// # Errors
-    /// The read failed, or a row cannot be understood.
-    pub fn records(
-        &self,
-        kind: &str,
-        name: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<OutcomeRecord>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, time_ms, kind, name, outcome, detail FROM records
-                 WHERE kind = ?1 AND (?2 IS NULL OR name = ?2)
-                 ORDER BY id DESC LIMIT ?3",
-            )
-            .map_err(sql(&self.path, "read records"))?;
-        let rows = stmt
-            .query_map(
-                params![kind, name, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |row| {
-                    Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get::<_, String>(5)?,
-                    ))
-                },
-            )
-            .map_err(sql(&self.path, "read records"))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, time_ms, kind, name, outcome, detail) =
-                row.map_err(sql(&self.path, "read records"))?;
-            out.push(OutcomeRecord {
-                time: time(id, time_ms)?,
-                kind,
-                name,
-                outcome,
-                detail: serde_json::from_str(&detail).map_err(|e| StoreError::Corrupt {
-                    id,
-                    what: format!("record detail is not JSON: {e}"),
-                })?,
-            });
         }
         Ok(out)
     }

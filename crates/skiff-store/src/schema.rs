@@ -22,21 +22,12 @@ CREATE INDEX events_by_time ON events (time_ms);
 CREATE INDEX events_by_service ON events (project, service, id);
 ";
 
-/// Version 2: generic outcome records (backups, restore drills), and events by kind.
-const V2_RECORDS: &str = "
-CREATE TABLE records (
-    id      INTEGER PRIMARY KEY AUTOINCREMENT,
-    time_ms INTEGER NOT NULL,
-    kind    TEXT NOT NULL,
-    name    TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    detail  TEXT NOT NULL DEFAULT 'null'
-) STRICT;
-CREATE INDEX records_by_name ON records (kind, name, id);
+/// Version 2: events by kind (backups and drills are found by kind).
+const V2_BY_KIND: &str = "
 CREATE INDEX events_by_kind ON events (kind, id);
 ";
 
-const STEPS: &[M<'static>] = &[M::up(V1_EVENTS), M::up(V2_RECORDS)];
+const STEPS: &[M<'static>] = &[M::up(V1_EVENTS), M::up(V2_BY_KIND)];
 
 /// Every migration, oldest first.
 pub(crate) const MIGRATIONS: Migrations<'static> = Migrations::from_slice(STEPS);

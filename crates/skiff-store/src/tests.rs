@@ -312,39 +312,6 @@ fn summary_per_service() {
 }
 
 #[test]
-fn records_round_trip_newest_first() {
-    let (_dir, store) = open();
-    for (secs, name, outcome) in [
-        (0, "appdb", "ok"),
-        (1, "files", "ok"),
-        (2, "appdb", "failed"),
-    ] {
-        store
-            .put_record(&OutcomeRecord {
-                time: at(secs),
-                kind: "backup".into(),
-                name: name.into(),
-                outcome: outcome.into(),
-                detail: json!({"bytes": 42}),
-            })
-            .expect("put");
-    }
-    let appdb = store.records("backup", Some("appdb"), 10).expect("records");
-    assert_eq!(
-        appdb.iter().map(|r| r.outcome.as_str()).collect::<Vec<_>>(),
-        ["failed", "ok"]
-    );
-    assert_eq!(appdb[0].detail, json!({"bytes": 42}));
-    assert_eq!(store.records("backup", None, 1).expect("records").len(), 1);
-    assert!(
-        store
-            .records("drill", None, 10)
-            .expect("records")
-            .is_empty()
-    );
-}
-
-#[test]
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("events.db");
