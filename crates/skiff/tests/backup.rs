@@ -19,6 +19,7 @@ fn skiff(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env("NO_COLOR", "1")
         .env("SKIFF_STATE_DIR", dir.join("state"))
+        .env("SKIFF_NO_DAEMON", "1")
         .env("XDG_CACHE_HOME", dir.join(".cache"))
         .stdin(Stdio::null())
         .output()
@@ -78,11 +79,16 @@ x-skiff:
     ok(dir, &["backup", "run"]);
     let listed: Value =
         serde_json::from_str(&ok(dir, &["backup", "list", "--format", "json"])).expect("json");
-    let text = listed.to_string();
-    assert!(text.contains("files"), "{text}");
+    let rows = listed.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(
+        (&rows[0]["name"], &rows[0]["encrypted"]),
+        (&Value::from("files"), &Value::from(true)),
+        "{listed}"
+    );
 
     // The repository never holds the plaintext.
-    for entry in walk(&dir.join("repo")) {
+    for entry in support::files_under(&dir.join("repo")) {
         let bytes = std::fs::read(&entry).expect("read");
         assert!(
             !bytes.windows(6).any(|w| w == b"alpha\n"),
@@ -138,44 +144,15 @@ x-skiff:
     ok(dir, &["backup", "prune"]);
     let listed: Value =
         serde_json::from_str(&ok(dir, &["backup", "list", "--format", "json"])).expect("json");
-    let count = count_snapshots(&listed);
-    assert_eq!(count, 1, "{listed}");
+    let rows = listed.as_array().expect("a list");
+    assert_eq!(rows.len(), 1, "{listed}");
+    assert_eq!(rows[0]["name"], "files", "{listed}");
     std::fs::write(dir.join("data/a.txt"), "gamma\n").expect("change");
     ok(dir, &["backup", "restore", "files", "--yes"]);
     assert_eq!(
         std::fs::read_to_string(dir.join("data/a.txt")).expect("a"),
         "beta\n"
     );
-}
-
-/// Snapshots in `backup list --format json`, whatever the nesting.
-fn count_snapshots(v: &Value) -> usize {
-    match v {
-        Value::Array(items) => {
-            if items.iter().all(|i| i.get("id").is_some()) {
-                items.len()
-            } else {
-                items.iter().map(count_snapshots).sum()
-            }
-        }
-        Value::Object(m) => m
-            .get("snapshots")
-            .map_or_else(|| m.values().map(count_snapshots).sum(), count_snapshots),
-        _ => 0,
-    }
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("dir").filter_map(Result::ok) {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(walk(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 /// A named volume of a running service: backed up with the service paused, changed,
@@ -208,55 +185,23 @@ x-skiff:
 "#,
     )
     .expect("compose");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(args)
-            .current_dir(dir)
-            .env("SKIFF_STATE_DIR", dir.join("state"))
-            .env("SKIFF_NO_DAEMON", "1")
-            .env("XDG_CACHE_HOME", dir.join(".cache"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("skiff");
-        assert!(
-            out.status.success(),
-            "skiff {args:?}:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    let exec = |script: &str| {
-        let out = Command::new("docker")
-            .args(["exec", "skiffbackupvol-app-1", "sh", "-c", script])
-            .output()
-            .expect("docker exec");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
+    let run = |args: &[&str]| ok(dir, args);
+    let exec = |script: &str| docker_exec("skiffbackupvol-app-1", &["sh", "-c", script]);
     run(&["down", "-v"]);
     run(&["up", "-d", "--wait"]);
     exec(
         "echo hello > /data/a.txt && mkdir -p /data/sub && dd if=/dev/urandom of=/data/big.bin bs=1024 count=2048 2>/dev/null && ln -s a.txt /data/link",
     );
     let before = exec("cd /data && md5sum a.txt big.bin && readlink link");
+    let since = engine_time();
     run(&["backup", "run", "uploads"]);
     // The service was paused while it was archived, and runs again.
     assert_eq!(
-        Command::new("docker")
-            .args([
-                "inspect",
-                "--format",
-                "{{.State.Status}}",
-                "skiffbackupvol-app-1"
-            ])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-            .expect("inspect"),
+        container_events("skiffbackupvol-app-1", &since, &["pause", "unpause"]),
+        ["pause", "unpause"]
+    );
+    assert_eq!(
+        support::inspect("skiffbackupvol-app-1", "{{.State.Status}}"),
         "running"
     );
     exec("rm -rf /data/a.txt /data/link && echo garbage > /data/big.bin");
@@ -311,44 +256,12 @@ x-skiff:
 "#,
     )
     .expect("compose");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_skiff"))
-            .args(args)
-            .current_dir(dir)
-            .env("SKIFF_STATE_DIR", dir.join("state"))
-            .env("SKIFF_NO_DAEMON", "1")
-            .stdin(Stdio::null())
-            .output()
-            .expect("skiff");
-        assert!(
-            out.status.success(),
-            "skiff {args:?}:\n{}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |args: &[&str]| ok(dir, args);
     let sql = |q: &str| {
-        let out = Command::new("docker")
-            .args([
-                "exec",
-                "skiffbackuppg-db-1",
-                "psql",
-                "-U",
-                "app",
-                "-d",
-                "app",
-                "-tAc",
-                q,
-            ])
-            .output()
-            .expect("docker exec");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        docker_exec(
+            "skiffbackuppg-db-1",
+            &["psql", "-U", "app", "-d", "app", "-tAc", q],
+        )
     };
     run(&["down", "-v"]);
     run(&["up", "-d", "--wait"]);
@@ -372,4 +285,52 @@ x-skiff:
         "0"
     );
     run(&["down", "-v"]);
+}
+
+/// Runs a command in a container; its trimmed output (it must succeed).
+fn docker_exec(container: &str, argv: &[&str]) -> String {
+    let out = Command::new("docker")
+        .arg("exec")
+        .arg(container)
+        .args(argv)
+        .output()
+        .expect("docker exec");
+    assert!(
+        out.status.success(),
+        "docker exec {container} {argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The engine's clock now, as `docker events --since` takes it.
+fn engine_time() -> String {
+    let out = Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%S.%NZ"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The actions among `actions` the engine recorded for a container since `since`, in order.
+fn container_events(container: &str, since: &str, actions: &[&str]) -> Vec<String> {
+    let mut cmd = Command::new("docker");
+    cmd.args(["events", "--since", since, "--until", &engine_time()])
+        .args(["--filter", &format!("container={container}")]);
+    for a in actions {
+        cmd.args(["--filter", &format!("event={a}")]);
+    }
+    let out = cmd
+        .args(["--format", "{{.Action}}"])
+        .output()
+        .expect("docker events");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
