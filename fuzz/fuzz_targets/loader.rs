@@ -1,5 +1,6 @@
 //! Feeds arbitrary bytes to the whole loader as a compose file (and as an env file): it must
-//! return a model or an error, never panic or hang.
+//! return a model or an error, never panic or hang; and every error it returns is rendered as
+//! the CLI renders it (a located excerpt), which must not panic either.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -31,5 +32,9 @@ fuzz_target!(|data: &[u8]| {
     let (compose, env) = text.split_once("\n---env---\n").unwrap_or((text, ""));
     let files = Memory { compose, env };
     let req = skiff_compose::Request::new("/p".to_owned(), indexmap::IndexMap::new());
-    let _ = skiff_compose::load(&req, &files);
+    if let Err((error, sources)) = skiff_compose::load(&req, &files) {
+        let report = skiff_compose::diagnostic::report(error, &sources);
+        let mut out = String::new();
+        let _ = miette::GraphicalReportHandler::new().render_report(&mut out, report.as_ref());
+    }
 });

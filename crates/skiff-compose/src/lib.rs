@@ -8,6 +8,7 @@
 //! [`loader::Files`] trait, whose one real implementation is [`fs::OsFiles`].
 
 pub mod canonical;
+pub mod diagnostic;
 pub mod dotenv;
 pub mod envfile;
 pub mod error;

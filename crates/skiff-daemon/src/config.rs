@@ -208,6 +208,7 @@ mod tests {
             backoff_initial: Some(GoDuration(Duration::from_secs(1))),
             backoff_max: None,
             drift: Drift::Report,
+            restart_default: skiff_model::xskiff::RestartDefault::No,
         };
         let p = Policy::new(defaults, Some(&ext));
         assert_eq!(p.drift, Drift::Report);

@@ -214,6 +214,9 @@ pub(crate) enum Job {
     Deploy {
         name: String,
         request: DeployRequest,
+        /// Start again what completed (exited 0), as `up` does: for a deploy handed over,
+        /// not for a project taken up again after a daemon restart.
+        rerun_completed: bool,
         reply: oneshot::Sender<DeployReply>,
     },
     /// Reports [`Input::Observed`].
@@ -454,6 +457,7 @@ impl Core {
         cx.out.push(Effect::Run(Job::Deploy {
             name,
             request,
+            rerun_completed: trigger == DeployTrigger::Api,
             reply,
         }));
     }

@@ -217,13 +217,23 @@ impl<W: World> EventLoop<W> {
             Job::Deploy {
                 name,
                 request,
+                rerun_completed,
                 reply,
             } => {
                 let defaults = self.config.restart;
                 let persist = self.config.deployments.clone();
                 self.alerts.set(&name, request.alerts.clone());
                 self.tasks.spawn(deploy(
-                    world, inputs, defaults, persist, name, request, reply,
+                    world,
+                    inputs,
+                    defaults,
+                    persist,
+                    Deploy {
+                        name,
+                        request,
+                        rerun_completed,
+                    },
+                    reply,
                 ));
             }
             Job::Observe { deployment, cause } => {
@@ -275,13 +285,23 @@ impl<W: World> EventLoop<W> {
 }
 
 /// A deploy: the world's view of the project, what runs, the plan, its execution.
+/// What a deploy job carries out.
+struct Deploy {
+    name: String,
+    request: DeployRequest,
+    rerun_completed: bool,
+}
+
 async fn deploy<W: World>(
     world: Arc<W>,
     inputs: mpsc::UnboundedSender<Input>,
     defaults: RestartConfig,
     persist_in: Option<std::path::PathBuf>,
-    name: String,
-    request: DeployRequest,
+    Deploy {
+        name,
+        request,
+        rerun_completed,
+    }: Deploy,
     reply: oneshot::Sender<DeployReply>,
 ) {
     let result = async {
@@ -319,6 +339,7 @@ async fn deploy<W: World>(
             &PlanOptions {
                 remove_orphans: request.remove_orphans,
                 only: Vec::new(),
+                rerun_completed,
             },
         )
         .map_err(|e| format!("plan {name}: {e}"))?;

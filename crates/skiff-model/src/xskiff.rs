@@ -372,6 +372,21 @@ pub struct Daemon {
     /// What to do when a container is changed or removed by hand.
     #[serde(default)]
     pub drift: Drift,
+    /// The restart policy of services that declare none (no `restart`, no
+    /// `deploy.restart_policy`) while the daemon keeps the stack: `on-failure` (the default)
+    /// restarts them after a non-zero exit, a kill, or turning unhealthy, and leaves a clean
+    /// exit alone; `no` is Compose's own default.
+    #[serde(default)]
+    pub restart_default: RestartDefault,
+}
+
+/// The daemon's restart policy for services that declare none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartDefault {
+    #[default]
+    OnFailure,
+    No,
 }
 
 /// Drift policy.

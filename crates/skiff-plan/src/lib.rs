@@ -73,6 +73,37 @@ impl Restart {
     }
 }
 
+impl Restart {
+    /// The policy a service declares, read as docker compose reads it: `deploy.restart_policy`
+    /// (`condition`, `max_attempts`) wins over `restart`, its condition mapped as compose maps
+    /// it (`none` is `no`, `any` or none given is `always`). `None` when the service declares
+    /// neither, so that whoever restarts can choose a default.
+    ///
+    /// # Errors
+    /// A `restart` or a condition Compose does not know.
+    pub fn declared(
+        restart: &str,
+        deploy_policy: Option<(&str, Option<u64>)>,
+    ) -> Result<Option<Restart>, InvalidRestart> {
+        if let Some((condition, max_attempts)) = deploy_policy {
+            let max_retries = max_attempts
+                .filter(|n| *n > 0)
+                .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+            return match condition {
+                "none" | "no" => Ok(Some(Restart::No)),
+                "on-failure" => Ok(Some(Restart::OnFailure { max_retries })),
+                "unless-stopped" => Ok(Some(Restart::UnlessStopped)),
+                "any" | "always" | "" => Ok(Some(Restart::Always)),
+                other => Err(InvalidRestart(other.to_owned())),
+            };
+        }
+        if restart.is_empty() {
+            return Ok(None);
+        }
+        restart.parse().map(Some)
+    }
+}
+
 /// A `restart` value Compose does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid restart policy {0:?}: expected no, always, on-failure[:N] or unless-stopped")]
@@ -286,6 +317,10 @@ pub struct PlanOptions {
     pub remove_orphans: bool,
     /// Only these services (and what they depend on); empty means all.
     pub only: Vec<String>,
+    /// Start again instances that completed (exited 0), as `docker compose up` runs a
+    /// finished one-shot again. Off for the daemon's reconcile, which leaves a clean exit
+    /// alone between deploys.
+    pub rerun_completed: bool,
 }
 
 /// The instance name `{project}-{service}-{number}`, as Compose names containers.
@@ -408,7 +443,7 @@ pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Resul
                             reason,
                         },
                     });
-                } else if needs_start(spec, inst.state) {
+                } else if needs_start(spec, inst.state, opts.rerun_completed) {
                     out.push(Planned {
                         wave: wave_no,
                         action: Action::Start {
@@ -439,11 +474,14 @@ pub fn plan(desired: &Desired, observed: &Observed, opts: &PlanOptions) -> Resul
 }
 
 /// Whether `up` starts an instance in this state.
-fn needs_start(spec: &ServiceSpec, state: State) -> bool {
+fn needs_start(spec: &ServiceSpec, state: State, rerun_completed: bool) -> bool {
     match state {
         State::Running | State::Restarting => false,
-        // A one-shot that completed stays completed; anything else that stopped is started.
-        State::Exited(0) => matches!(spec.restart, Restart::Always | Restart::UnlessStopped),
+        // A one-shot that completed runs again on `up`, and otherwise stays completed unless
+        // its policy restarts clean exits; anything else that stopped is started.
+        State::Exited(0) => {
+            rerun_completed || matches!(spec.restart, Restart::Always | Restart::UnlessStopped)
+        }
         State::Paused => false,
         State::Created | State::Exited(_) | State::Dead => true,
     }

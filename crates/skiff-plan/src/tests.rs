@@ -279,6 +279,66 @@ fn completed_one_shot_is_left_alone_but_crashed_service_is_started() {
 }
 
 #[test]
+fn up_runs_a_completed_one_shot_again() {
+    let d = desired(vec![
+        service("migrate", 1, "h", &[]),
+        service("web", 1, "h", &["migrate"]),
+    ]);
+    let o = Observed {
+        instances: vec![
+            instance("migrate", 1, "h", State::Exited(0)),
+            instance("web", 1, "h", State::Running),
+        ],
+        networks: vec!["p_default".into()],
+        volumes: vec![],
+    };
+    let opts = PlanOptions {
+        rerun_completed: true,
+        ..PlanOptions::default()
+    };
+    let p = plan(&d, &o, &opts).expect("plan");
+    let started: Vec<&str> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a.action, Action::Start { .. }))
+        .filter_map(|a| a.action.service())
+        .collect();
+    assert_eq!(started, ["migrate"]);
+}
+
+#[test]
+fn a_declared_restart_is_read_as_compose_reads_it() {
+    assert_eq!(Restart::declared("", None), Ok(None));
+    assert_eq!(Restart::declared("no", None), Ok(Some(Restart::No)));
+    assert_eq!(
+        Restart::declared("on-failure:3", None),
+        Ok(Some(Restart::OnFailure {
+            max_retries: Some(3)
+        }))
+    );
+    // deploy.restart_policy wins, its condition mapped as compose maps it.
+    assert_eq!(
+        Restart::declared("always", Some(("none", None))),
+        Ok(Some(Restart::No))
+    );
+    assert_eq!(
+        Restart::declared("", Some(("", None))),
+        Ok(Some(Restart::Always))
+    );
+    assert_eq!(
+        Restart::declared("", Some(("on-failure", Some(2)))),
+        Ok(Some(Restart::OnFailure {
+            max_retries: Some(2)
+        }))
+    );
+    assert_eq!(
+        Restart::declared("", Some(("on-failure", Some(0)))),
+        Ok(Some(Restart::OnFailure { max_retries: None }))
+    );
+    assert!(Restart::declared("sometimes", None).is_err());
+}
+
+#[test]
 fn cycles_are_reported_with_their_path() {
     let d = desired(vec![
         service("a", 1, "h", &["b"]),

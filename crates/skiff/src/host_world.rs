@@ -350,7 +350,8 @@ impl World for HostWorld {
                 .await
                 .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
         }
-        let desired = stack.desired();
+        // Services without a restart policy are healed by the daemon by default.
+        let desired = stack.daemon_desired();
         self.schedule_backups(&stack.source);
         let hosted = Arc::new(Hosted { stack, processes });
         let previous = self

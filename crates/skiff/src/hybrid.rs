@@ -26,7 +26,7 @@ use skiff_compose::LoadError;
 use skiff_docker::Engine;
 use skiff_docker::project::{DockerRuntime, Project};
 use skiff_model::compose::ServiceConfig;
-use skiff_model::xskiff::Runtime as RuntimeKind;
+use skiff_model::xskiff::{RestartDefault, Runtime as RuntimeKind};
 use skiff_plan::{Action, Condition, Dependency, Desired, Observed, Removal, Restart, ServiceSpec};
 use skiff_process::{Origin, ProcessRuntime, ProcessService, parse_instance_id};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
@@ -68,7 +68,8 @@ pub struct Stack {
     /// Whether `state_dir` could be worked out (a stack of containers needs none).
     state_known: bool,
     depends_on: BTreeMap<String, Vec<Dependency>>,
-    restart: BTreeMap<String, Restart>,
+    /// Each service's declared restart policy; `None` when it declares none.
+    restart: BTreeMap<String, Option<Restart>>,
     published: BTreeMap<String, Vec<Published>>,
     /// The project's `x-skiff.daemon` section.
     pub daemon: Option<skiff_model::xskiff::Daemon>,
@@ -286,7 +287,7 @@ impl Stack {
                 .collect(),
             restart: services
                 .iter()
-                .map(|(n, s)| (n.clone(), s.restart.parse().unwrap_or_default()))
+                .map(|(n, s)| (n.clone(), declared_restart(s)))
                 .collect(),
             published: services
                 .iter()
@@ -360,12 +361,67 @@ impl Stack {
                 config: p.config.clone(),
                 fixed_name: p.fixed_name.clone(),
                 depends_on: self.depends_on.get(&p.name).cloned().unwrap_or_default(),
-                restart: self.restart.get(&p.name).copied().unwrap_or_default(),
+                restart: Restart::No,
                 image_id: None,
             });
         }
+        for spec in &mut desired.services {
+            spec.restart = self
+                .restart
+                .get(&spec.name)
+                .copied()
+                .flatten()
+                .unwrap_or_default();
+        }
         desired.services.sort_by(|a, b| a.name.cmp(&b.name));
         desired
+    }
+
+    /// The services that declare no restart policy (no `restart:`, no
+    /// `deploy.restart_policy`) and that the daemon heals by default: restarted after a
+    /// non-zero exit, a kill, or turning unhealthy; a clean exit stays completed. Empty when
+    /// the stack says `x-skiff.daemon.restart_default: no` (Compose's own default).
+    #[must_use]
+    pub fn healed_by_default(&self) -> Vec<&str> {
+        let default = self
+            .daemon
+            .as_ref()
+            .map(|d| d.restart_default)
+            .unwrap_or_default();
+        if default == RestartDefault::No {
+            return Vec::new();
+        }
+        self.restart
+            .iter()
+            .filter(|(_, r)| r.is_none())
+            .map(|(n, _)| n.as_str())
+            .collect()
+    }
+
+    /// The planner's view for the daemon: [`Self::desired`], with the services that declare
+    /// no restart policy healed ([`Self::healed_by_default`]).
+    #[must_use]
+    pub fn daemon_desired(&self) -> Desired {
+        let mut desired = self.desired();
+        let healed = self.healed_by_default();
+        for spec in &mut desired.services {
+            if healed.contains(&spec.name.as_str()) {
+                spec.restart = Restart::OnFailure { max_retries: None };
+            }
+        }
+        desired
+    }
+
+    /// One line naming the services the daemon heals by default, if any.
+    #[must_use]
+    pub fn healing_note(&self) -> Option<String> {
+        let healed = self.healed_by_default();
+        (!healed.is_empty()).then(|| {
+            format!(
+                "The daemon heals {} by default (no restart policy declared: restarted on failure or when unhealthy); `restart: \"no\"` or `x-skiff.daemon.restart_default: no` opts out.",
+                healed.join(", ")
+            )
+        })
     }
 
     /// How process services reach the containers they depend on, and how containers reach
@@ -792,6 +848,17 @@ impl Runtime for Hybrid<'_> {
             Side::Container => self.docker("observe")?.readiness(service).await,
         }
     }
+}
+
+/// A service's declared restart policy, as docker compose reads it; an invalid one counts as
+/// `no` here (the runtimes report it).
+fn declared_restart(s: &ServiceConfig) -> Option<Restart> {
+    let deploy = s
+        .deploy
+        .as_ref()
+        .and_then(|d| d.restart_policy.as_ref())
+        .map(|p| (p.condition.as_str(), p.max_attempts));
+    Restart::declared(&s.restart, deploy).unwrap_or(Some(Restart::No))
 }
 
 #[cfg(test)]

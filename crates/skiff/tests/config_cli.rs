@@ -286,3 +286,21 @@ fn the_published_x_skiff_schema_is_current() {
         "regenerate with `skiff schema > schema/x-skiff.schema.json`"
     );
 }
+
+/// Input no one writes by hand must still get an error, never a crash: a 1 MB key (as a
+/// plain key YAML refuses it; as an explicit key the loader names it), on a terminal or not.
+#[test]
+fn a_megabyte_service_name_is_an_error_not_a_crash() {
+    let name = "a".repeat(1_000_000);
+    for text in [
+        format!("services:\n  {name}:\n    image: x\n    bogus: 1\n"),
+        format!("services:\n  ? {name}\n  : image: x\n    bogus: 1\n"),
+    ] {
+        let dir = project(&[("compose.yaml", &text)]);
+        let out = skiff(dir.path()).arg("config").output().expect("runs");
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.len() < 8_000, "{} bytes of error", stderr.len());
+        assert!(stderr.contains("compose.yaml:"), "{stderr}");
+    }
+}

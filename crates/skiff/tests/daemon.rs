@@ -543,6 +543,165 @@ services:
     assert_eq!(processes_with(&marker), 0);
 }
 
+/// A stack as most files in the wild are written, without `restart:` keys: handed to the
+/// daemon, what is killed or turns unhealthy comes back healthy, a one-shot that exited 0
+/// stays completed, and an explicit `restart: "no"` stays dead. A finished one-shot runs
+/// again on the next `up`, as docker compose runs it.
+const UNDECLARED: &str = r#"
+services:
+  web:
+    image: skiff-test/app:1
+    healthcheck:
+      test: ["CMD", "/bin/skiff-testapp", "check", "health"]
+      interval: 1s
+  sick:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    tmpfs: [/run/flag]
+    healthcheck:
+      test: ["CMD", "sh", "-c", "test ! -e /run/flag/sick"]
+      interval: 1s
+      retries: 1
+  once:
+    image: skiff-test/busybox:1
+    command: ["sh", "-c", "date +%s%N >> /data/runs"]
+    volumes: ["runs:/data"]
+  dead:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    restart: "no"
+  proc:
+    x-skiff: {runtime: process}
+    command: ["sleep", "MARKER"]
+volumes:
+  runs: {}
+"#;
+
+#[test]
+fn a_stack_without_restart_keys_is_healed_by_default() {
+    if !engine_available() {
+        return;
+    }
+    let _serial = serial();
+    let marker = format!("38{}.5", std::process::id() % 100);
+    let mut w = World::new("skiffheal", &UNDECLARED.replace("MARKER", &marker));
+    w.start_daemon();
+    let out = w.skiff(&["up", "-d"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("The daemon heals once, proc, sick, web by default"),
+        "{said}"
+    );
+    let healthy = |c: &str| inspect(c, "{{.State.Health.Status}}") == "healthy";
+    wait_for(
+        "web and sick healthy, proc running",
+        Duration::from_secs(30),
+        || {
+            healthy("skiffheal-web-1")
+                && healthy("skiffheal-sick-1")
+                && w.process_pid("proc", 1).is_some()
+        },
+    );
+    let runs = || {
+        let out = Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "-v",
+                "skiffheal_runs:/data",
+                "skiff-test/busybox:1",
+                "cat",
+                "/data/runs",
+            ])
+            .output()
+            .expect("docker run");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert_eq!(runs(), 1);
+
+    // Killed: restarted, and healthy again.
+    let started = inspect("skiffheal-web-1", "{{.State.StartedAt}}");
+    docker_kill("skiffheal-web-1");
+    wait_for_showing(
+        "web back and healthy",
+        Duration::from_secs(30),
+        || {
+            inspect("skiffheal-web-1", "{{.State.StartedAt}}") != started
+                && healthy("skiffheal-web-1")
+        },
+        || w.show(),
+    );
+
+    // Turned unhealthy: restarted (the tmpfs with the flag is fresh), and healthy again.
+    let started = inspect("skiffheal-sick-1", "{{.State.StartedAt}}");
+    let out = Command::new("docker")
+        .args(["exec", "skiffheal-sick-1", "touch", "/run/flag/sick"])
+        .output()
+        .expect("docker exec");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_showing(
+        "sick restarted and healthy",
+        Duration::from_secs(30),
+        || {
+            inspect("skiffheal-sick-1", "{{.State.StartedAt}}") != started
+                && healthy("skiffheal-sick-1")
+        },
+        || w.show(),
+    );
+
+    // A process without a restart key, killed: restarted once.
+    let pid = w.process_pid("proc", 1).expect("proc runs");
+    nix_kill(u32::try_from(pid).expect("pid"), "KILL");
+    wait_for("proc restarted", Duration::from_secs(15), || {
+        w.process_pid("proc", 1).is_some_and(|p| p != pid) && processes_with(&marker) == 1
+    });
+
+    // `restart: "no"`, as written: killed, it stays dead.
+    docker_kill("skiffheal-dead-1");
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(inspect("skiffheal-dead-1", "{{.State.Status}}"), "exited");
+    assert!(
+        w.events("restarted")
+            .iter()
+            .all(|e| e["instance"] != "skiffheal-dead-1"),
+        "{}",
+        w.show()
+    );
+    // The one-shot exited 0 and stayed completed through all this (reconciles included).
+    assert_eq!(inspect("skiffheal-once-1", "{{.State.Status}}"), "exited");
+    assert_eq!(inspect("skiffheal-once-1", "{{.State.ExitCode}}"), "0");
+    assert_eq!(runs(), 1);
+
+    // The next `up` runs the one-shot again, as docker compose does.
+    w.ok(&["up", "-d"]);
+    wait_for("the one-shot to run again", Duration::from_secs(15), || {
+        runs() == 2
+    });
+
+    // The stack can choose Compose's default instead.
+    w.write(&format!(
+        "{}x-skiff:\n  daemon: {{restart_default: \"no\"}}\n",
+        UNDECLARED.replace("MARKER", &marker)
+    ));
+    let plan = w.skiff(&["plan"]);
+    assert!(
+        !String::from_utf8_lossy(&plan.stderr).contains("heals"),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    w.ok(&["down"]);
+    assert_eq!(processes_with(&marker), 0);
+}
+
 #[test]
 fn install_prints_a_unit_that_leaves_stacks_running() {
     let out = Command::new(env!("CARGO_BIN_EXE_skiff"))

@@ -334,6 +334,43 @@ services:
     assert_eq!(s.processes(), Vec::new());
 }
 
+/// A one-shot that completed runs again on the next `up`, as docker compose runs it: here it
+/// generates the file the API serves, and the file was removed in between.
+#[test]
+fn the_next_up_runs_a_completed_one_shot_again() {
+    let s = Stack::new(
+        "oneshot",
+        r#"
+services:
+  prepare:
+    command: [sh, -c, "echo prepared >> runs; echo ok > generated"]
+    environment: {@MARK@}
+    x-skiff: {runtime: process}
+  api:
+    command: [sh, -c, "exec sleep 300"]
+    environment: {@MARK@}
+    depends_on: {prepare: {condition: service_completed_successfully}}
+    healthcheck:
+      test: [CMD-SHELL, "test -f generated"]
+      interval: 200ms
+    x-skiff: {runtime: process}
+"#,
+    );
+    s.ok(&["up", "-d", "--wait"]);
+    assert!(s.path().join("generated").exists());
+    std::fs::remove_file(s.path().join("generated")).unwrap();
+    let plan = s.ok(&["plan"]);
+    assert!(plan.contains("prepare"), "{plan}");
+    s.ok(&["up", "-d", "--wait"]);
+    assert!(
+        s.path().join("generated").exists(),
+        "prepare did not run again"
+    );
+    let runs = std::fs::read_to_string(s.path().join("runs")).unwrap();
+    assert_eq!(runs.lines().count(), 2, "{runs}");
+    s.ok(&["down"]);
+}
+
 /// A supervisor killed with SIGKILL leaves its processes running but unsupervised; `ps`
 /// says so, and the next `up` takes them over: they are restarted again when they die.
 #[test]

@@ -22,6 +22,7 @@ fn deployment(project: &serde_json::Value, drift: Drift) -> Arc<Deployment> {
         backoff_initial: None,
         backoff_max: None,
         drift,
+        restart_default: xskiff::RestartDefault::default(),
     };
     Arc::new(Deployment {
         name: "shop".into(),

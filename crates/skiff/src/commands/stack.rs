@@ -239,12 +239,16 @@ pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> 
             &PlanOptions {
                 remove_orphans: args.remove_orphans,
                 only: args.services.clone(),
+                rerun_completed: true,
             },
         )
         .map_err(|e| miette!("{e}"))?;
         print_plan(&plan, args.format, &describe_for(&stack))?;
         if args.format == OutputFormat::Text {
             print_reach(&stack);
+            if let Some(note) = stack.healing_note() {
+                eprintln!("{note}");
+            }
         }
         Ok(if args.detailed_exitcode && !plan.is_empty() {
             ExitCode::from(2)
@@ -342,6 +346,7 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
             &PlanOptions {
                 remove_orphans: args.remove_orphans,
                 only: args.services.clone(),
+                rerun_completed: true,
             },
         )
         .map_err(|e| miette!("{e}"))?;
@@ -467,7 +472,10 @@ async fn hand_to_daemon(
             if outcome.actions.len() == 1 { "" } else { "s" },
             started.elapsed().as_secs_f64()
         );
-        let desired = stack.desired();
+        if let Some(note) = stack.healing_note() {
+            eprintln!("{note}");
+        }
+        let desired = stack.daemon_desired();
         let never_restarted: Vec<&str> = desired
             .services
             .iter()
@@ -476,7 +484,7 @@ async fn hand_to_daemon(
             .collect();
         if !never_restarted.is_empty() {
             eprintln!(
-                "Not restarted when they exit (no `restart:` policy, as in Compose): {}.",
+                "Not restarted when they exit (restart policy `no`): {}.",
                 never_restarted.join(", ")
             );
         }
