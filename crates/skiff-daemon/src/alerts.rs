@@ -27,6 +27,8 @@ pub(crate) fn alert_event(kind: Kind) -> Option<AlertEvent> {
         Kind::CrashLoop => AlertEvent::CrashLoop,
         Kind::BackupFailed | Kind::VerifyFailed => AlertEvent::BackupFailed,
         Kind::BackupStale => AlertEvent::BackupStale,
+        Kind::JobFailed | Kind::JobTimedOut => AlertEvent::JobFailed,
+        Kind::JobMissed => AlertEvent::JobMissed,
         _ => return None,
     })
 }

@@ -90,6 +90,10 @@ fn decode(
         },
         _ => return None,
     };
+    // One-off containers (`run`, job runs) are not instances of their service.
+    if attributes.get(labels::ONEOFF).is_some_and(|v| v == "True") {
+        return None;
+    }
     Some(ContainerEvent {
         project: attributes.get(labels::PROJECT)?.clone(),
         service: attributes.get(labels::SERVICE)?.clone(),
@@ -118,6 +122,15 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
         );
         m
+    }
+
+    #[test]
+    fn one_off_containers_are_not_followed() {
+        assert_eq!(
+            decode("die", "id".into(), &attrs(&[(labels::ONEOFF, "True")])),
+            None
+        );
+        assert!(decode("die", "id".into(), &attrs(&[(labels::ONEOFF, "False")])).is_some());
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod engine;
 pub mod events;
 pub mod hash;
 pub mod labels;
+pub mod oneoff;
 pub mod project;
 
 pub use bollard;

@@ -413,7 +413,7 @@ impl DockerRuntime<'_> {
             .await
     }
 
-    fn request(
+    pub(crate) fn request(
         &self,
         service: &str,
         number: u32,

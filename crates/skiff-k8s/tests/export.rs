@@ -462,3 +462,36 @@ fn names_the_api_server_accepts() {
         );
     }
 }
+
+/// A job's rules become its CronJob's: overlap, timeout, retries, and the time zone skiff
+/// reads the schedule in (UTC when none is given, as on the host).
+#[test]
+fn job_rules_carry_over_to_the_cron_job() {
+    let spec = |export: &Export| {
+        let Object::CronJob(job) = find(export, "CronJob", "cleanup") else {
+            unreachable!()
+        };
+        job.spec.clone().expect("spec")
+    };
+    let mut loaded = load("webapp");
+    let s = spec(&export(&stack(&loaded), &ExportOptions::default()).expect("export"));
+    assert_eq!(s.concurrency_policy.as_deref(), Some("Forbid"));
+    assert_eq!(s.time_zone.as_deref(), Some("Etc/UTC"));
+    let job = s.job_template.spec.expect("job");
+    assert_eq!(job.backoff_limit, Some(0));
+    assert_eq!(job.active_deadline_seconds, Some(600));
+
+    let cleanup = loaded
+        .extensions
+        .project
+        .jobs
+        .get_mut("cleanup")
+        .expect("cleanup");
+    cleanup.overlap = skiff_model::xskiff::Overlap::Replace;
+    cleanup.retries = 2;
+    cleanup.timezone = Some(skiff_model::xskiff::TimeZone(chrono_tz::Europe::Berlin));
+    let s = spec(&export(&stack(&loaded), &ExportOptions::default()).expect("export"));
+    assert_eq!(s.concurrency_policy.as_deref(), Some("Replace"));
+    assert_eq!(s.time_zone.as_deref(), Some("Europe/Berlin"));
+    assert_eq!(s.job_template.spec.expect("job").backoff_limit, Some(2));
+}

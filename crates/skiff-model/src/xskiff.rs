@@ -282,6 +282,10 @@ pub enum AlertEvent {
     BackupStale,
     DrillFailed,
     DeployFailed,
+    /// A job's run failed or timed out.
+    JobFailed,
+    /// A job's due times passed while no daemon ran.
+    JobMissed,
 }
 
 /// A data boundary: what a group of services may reach.
@@ -318,16 +322,114 @@ pub struct Secret {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Job {
+    /// Cron, with optional seconds (`*/10 * * * * *`), or `@hourly`, `@daily`, `@weekly`...
     pub schedule: CronSchedule,
-    /// The service whose image (or process) runs the job.
+    /// The IANA time zone the schedule is read in (`Europe/Berlin`); UTC when not given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZone>,
+    /// The service whose image (or process) runs the job, with its configuration.
     pub service: String,
+    /// The command of each run; the service's own when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// A run still going after this long is stopped (with the service's grace period) and
+    /// recorded as timed out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<GoDuration>,
-    /// Whether a run may start while the previous one still runs.
+    /// What happens when a run is due while the previous one still runs.
     #[serde(default)]
-    pub overlap: bool,
+    pub overlap: Overlap,
+    /// A failed run is tried again this many times, after 10 s doubling.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// Runs that fell due while no daemon ran: `run_once` (one catch-up run at start, if
+    /// the last due time is less than one period old) or `skip`.
+    #[serde(default)]
+    pub missed: Missed,
+}
+
+#[expect(clippy::trivially_copy_pass_by_ref, reason = "serde's signature")]
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A job's rule for a run that falls due while the previous one still runs (Kubernetes'
+/// `concurrencyPolicy`). `true` and `false` are read as `allow` and `forbid`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// The new run is skipped, and recorded as skipped.
+    #[default]
+    Forbid,
+    /// Both run.
+    Allow,
+    /// The running one is stopped, and the new one starts.
+    Replace,
+}
+
+impl<'de> Deserialize<'de> for Overlap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bool(true) => Ok(Overlap::Allow),
+            Raw::Bool(false) => Ok(Overlap::Forbid),
+            Raw::Text(t) => match t.as_str() {
+                "forbid" => Ok(Overlap::Forbid),
+                "allow" => Ok(Overlap::Allow),
+                "replace" => Ok(Overlap::Replace),
+                other => Err(serde::de::Error::custom(format!(
+                    "invalid overlap {other:?}: expected forbid, allow or replace"
+                ))),
+            },
+        }
+    }
+}
+
+/// A job's rule for runs that fell due while no daemon ran.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Missed {
+    #[default]
+    RunOnce,
+    Skip,
+}
+
+/// An IANA time zone name, checked when the file is loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZone(pub chrono_tz::Tz);
+
+impl Serialize for TimeZone {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeZone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse::<chrono_tz::Tz>().map(TimeZone).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "unknown time zone {s:?}: expected an IANA name such as \"Europe/Berlin\" or \"UTC\""
+            ))
+        })
+    }
+}
+
+impl JsonSchema for TimeZone {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "TimeZone".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "An IANA time zone name, e.g. \"Europe/Berlin\""
+        })
+    }
 }
 
 /// An HTTP route on the reverse proxy.

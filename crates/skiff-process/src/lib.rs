@@ -99,6 +99,13 @@ pub fn state_dir(env: impl Fn(&str) -> Option<String>) -> Option<PathBuf> {
     var("HOME").map(|home| PathBuf::from(home).join(".local/state/skiff"))
 }
 
+/// Whether `pid` is the live process that started at `start_time` (the kernel's clock ticks
+/// since boot, as [`Process::start_time`] gives it), and not a later one reusing the pid.
+#[must_use]
+pub fn is_live_process(pid: i32, start_time: u64) -> bool {
+    procfs::is_same_process(pid, start_time)
+}
+
 /// Makes this process the leader of a new session without a controlling terminal, so that
 /// a supervisor started from a shell outlives it and the terminal's signals (Ctrl-C,
 /// hang-up) never reach it. Call it first thing in a process that was not started as a

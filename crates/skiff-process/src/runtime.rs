@@ -248,6 +248,27 @@ impl ProcessRuntime {
         }
     }
 
+    /// The spec of a one-off process of a service (a job's run): the service's environment
+    /// (and what reaches its dependencies), working directory and stop signal, with another
+    /// command, its output captured into `log`. `None` for a service this runtime does not
+    /// run as processes.
+    #[must_use]
+    pub fn oneoff_spec(
+        &self,
+        service: &str,
+        command: Option<&[String]>,
+        log: PathBuf,
+    ) -> Option<ProcessSpec> {
+        let svc = self.services.get(service)?;
+        let id = InstanceId::new(&self.project, service, 0);
+        let mut spec = self.spec(svc, &id);
+        if let Some(command) = command {
+            spec.argv = command.to_vec();
+        }
+        spec.logs = Logs::File(LogFile::new(log));
+        Some(spec)
+    }
+
     fn spec(&self, service: &ProcessService, id: &InstanceId) -> ProcessSpec {
         let mut env = service.environment.clone();
         if let Ok(derived) = self.derived_env.lock()

@@ -157,11 +157,24 @@ pub enum Kind {
     VerifyFailed,
     /// A backup's last success is older than its schedule allows (`detail`: backup, since).
     BackupStale,
+    /// A job's run started (`detail`: job, run, due, attempt, trigger, service).
+    JobStarted,
+    /// A job's run exited 0 (`detail`: job, run, seconds, output).
+    JobSucceeded,
+    /// A job's run failed: a non-zero exit (`exit_code`), or it could not start, or it was
+    /// lost with a daemon (`detail`: job, run, seconds, error, output).
+    JobFailed,
+    /// A job's run outlived its timeout and was stopped (`detail`: job, run, seconds, output).
+    JobTimedOut,
+    /// A job's run was due while an earlier one still ran (`overlap: forbid`).
+    JobSkipped,
+    /// A job's due times passed while no daemon ran (`detail`: job, count, last).
+    JobMissed,
 }
 
 impl Kind {
     /// Every kind, in declaration order.
-    pub const ALL: [Kind; 24] = [
+    pub const ALL: [Kind; 30] = [
         Kind::DaemonStarted,
         Kind::DaemonStopped,
         Kind::Deploy,
@@ -186,6 +199,12 @@ impl Kind {
         Kind::Verified,
         Kind::VerifyFailed,
         Kind::BackupStale,
+        Kind::JobStarted,
+        Kind::JobSucceeded,
+        Kind::JobFailed,
+        Kind::JobTimedOut,
+        Kind::JobSkipped,
+        Kind::JobMissed,
     ];
 
     /// The stored (and serialised) name.
@@ -216,6 +235,12 @@ impl Kind {
             Kind::Verified => "verified",
             Kind::VerifyFailed => "verify_failed",
             Kind::BackupStale => "backup_stale",
+            Kind::JobStarted => "job_started",
+            Kind::JobSucceeded => "job_succeeded",
+            Kind::JobFailed => "job_failed",
+            Kind::JobTimedOut => "job_timed_out",
+            Kind::JobSkipped => "job_skipped",
+            Kind::JobMissed => "job_missed",
         }
     }
 }

@@ -106,9 +106,10 @@ pub enum Command {
     /// It watches the engine's events, process exits and healthchecks, restarts what crashed
     /// or turned unhealthy (at once, then after 10 s doubling to 5 min; a crash loop slows
     /// down to one restart per 5 min), repairs or reports drift (a container removed or
-    /// changed by hand), and records every event (`skiff events`, `skiff status`). Restarts
-    /// follow each service's `restart:` policy, as Compose's do: a service without one is
-    /// not restarted.
+    /// changed by hand), runs the jobs of x-skiff.jobs on their schedules (`skiff jobs`), and
+    /// records every event (`skiff events`, `skiff status`). Restarts follow each service's
+    /// `restart:` policy; a service that declares none is restarted on failure (a non-zero
+    /// exit, a kill, unhealthy) unless the stack sets `x-skiff.daemon.restart_default: no`.
     ///
     /// The API listens on a unix socket (mode 0600); `--listen` adds TCP, where every request
     /// must carry the token. SIGTERM stops the daemon and leaves the stacks running; started
@@ -126,6 +127,8 @@ pub enum Command {
     Events(EventsArgs),
     /// Backups declared in x-skiff.backups: run, list, restore, verify (restore drills), prune.
     Backup(crate::commands::backup::BackupArgs),
+    /// Cron jobs declared in x-skiff.jobs, run by the daemon: list, run now, history, logs.
+    Jobs(crate::commands::jobs::JobsArgs),
     /// Print the JSON schema of skiff's `x-skiff` extension (for editor completion).
     Schema,
     /// Print shell completions.

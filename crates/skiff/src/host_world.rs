@@ -29,9 +29,9 @@ use tokio::sync::mpsc;
 use crate::hybrid::{self, Hybrid, Side, Stack, StackSource, side_of_id};
 
 /// One deployed project: its stack and the process runtime that supervises its processes.
-struct Hosted {
-    stack: Stack,
-    processes: ProcessRuntime,
+pub(crate) struct Hosted {
+    pub(crate) stack: Stack,
+    pub(crate) processes: ProcessRuntime,
 }
 
 pub struct HostWorld {
@@ -46,6 +46,8 @@ pub struct HostWorld {
     containers: Mutex<BTreeMap<String, Vec<Seen>>>,
     /// Each project's backup scheduler, stopped by setting its flag.
     schedulers: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
+    /// Each project's jobs task (`x-skiff.jobs`), stopped by dropping it.
+    jobs: Mutex<BTreeMap<String, crate::host_jobs::Jobs>>,
 }
 
 /// A container as last observed: (service, name, ID).
@@ -62,6 +64,7 @@ impl HostWorld {
             sink: Arc::new(Mutex::new(None)),
             containers: Mutex::new(BTreeMap::new()),
             schedulers: Mutex::new(BTreeMap::new()),
+            jobs: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -207,6 +210,36 @@ impl HostWorld {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "could not start the backup scheduler");
         }
+    }
+
+    /// Starts the project's jobs task, or tells the running one of this deploy (its runs
+    /// and retries carry on).
+    async fn schedule_jobs(&self, hosted: &Arc<Hosted>) {
+        let name = hosted.stack.name.clone();
+        if let Some(jobs) = self
+            .jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&name)
+        {
+            jobs.update(Arc::clone(hosted));
+            return;
+        }
+        if crate::host_jobs::declared(&hosted.stack).is_empty() {
+            return;
+        }
+        let engine = match self.engine_for(&hosted.stack).await {
+            Ok(engine) => engine.cloned(),
+            Err(error) => {
+                tracing::warn!(project = name, %error, "jobs of containers cannot run");
+                None
+            }
+        };
+        let jobs = crate::host_jobs::schedule(Arc::clone(hosted), engine, Arc::clone(&self.sink));
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name, jobs);
     }
 
     fn hosted(&self, name: &str) -> Result<Arc<Hosted>, RuntimeError> {
@@ -372,6 +405,7 @@ impl World for HostWorld {
                 "process taken over from an earlier supervisor"
             );
         }
+        self.schedule_jobs(&hosted).await;
         Ok(desired)
     }
 
@@ -448,6 +482,10 @@ impl World for HostWorld {
     }
 
     fn released(&self, project: &str) {
+        self.jobs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(project);
         if let Some(cancel) = self
             .schedulers
             .lock()

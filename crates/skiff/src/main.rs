@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod diagnostic;
+mod host_jobs;
 mod host_world;
 mod hybrid;
 mod progress;

@@ -702,6 +702,327 @@ fn a_stack_without_restart_keys_is_healed_by_default() {
     assert_eq!(processes_with(&marker), 0);
 }
 
+/// Jobs on their schedules, as the daemon runs them: one-off containers and processes, the
+/// overlap rule, a timeout, a failing job's alert, `jobs run` in the foreground.
+const JOBS: &str = r#"
+services:
+  worker:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    environment: {GENERATION: "@GEN@"}
+  tool:
+    x-skiff: {runtime: process}
+    command: ["sleep", "MARKER"]
+x-skiff:
+  jobs:
+    tick:
+      schedule: "*/2 * * * * *"
+      service: worker
+      command: ["sh", "-c", "echo tick $$GENERATION"]
+    slow:
+      schedule: "* * * * * *"
+      service: tool
+      command: ["sh", "-c", "mkdir slow.lock || exit 9; sleep 2.5; rmdir slow.lock"]
+    steady:
+      schedule: "*/5 * * * * *"
+      service: worker
+      command: ["sleep", "3"]
+    stuck:
+      schedule: "*/5 * * * * *"
+      service: worker
+      command: ["sleep", "300"]
+      timeout: 1s
+    broken:
+      schedule: "*/3 * * * * *"
+      service: tool
+      command: ["sh", "-c", "echo about to fail; exit 3"]
+  alerts:
+    ops: {webhook: "http://WEBHOOK/hook", on: [job_failed]}
+"#;
+
+fn job_events(w: &World, kind: &str, job: &str) -> Vec<Value> {
+    w.events(kind)
+        .into_iter()
+        .filter(|e| e["detail"]["job"] == job)
+        .collect()
+}
+
+#[test]
+fn the_daemon_runs_jobs_with_their_rules() {
+    if !engine_available() {
+        return;
+    }
+    let _serial = serial();
+    let marker = format!("39{}.5", std::process::id() % 100);
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").expect("webhook");
+    let hook_addr = hook.local_addr().expect("addr").to_string();
+    let compose = |generation: u32| {
+        JOBS.replace("MARKER", &marker)
+            .replace("WEBHOOK", &hook_addr)
+            .replace("@GEN@", &generation.to_string())
+    };
+    let mut w = World::new("skiffjobs", &compose(1));
+    w.start_daemon();
+    w.ok(&["up", "-d"]);
+
+    // A container job every 2 s: run, recorded with its output, its container removed.
+    wait_for_showing(
+        "two runs of tick",
+        Duration::from_secs(20),
+        || job_events(&w, "job_succeeded", "tick").len() >= 2,
+        || w.show(),
+    );
+    let run = &job_events(&w, "job_succeeded", "tick")[0];
+    assert_eq!(run["detail"]["output"], "tick 1\n", "{run}");
+    assert_eq!(run["exit_code"], 0);
+
+    // The failing job alerts the webhook.
+    let bodies = webhook_until(&hook, Instant::now() + Duration::from_secs(20), |bodies| {
+        bodies
+            .iter()
+            .any(|b| b.contains("\"event\":\"job_failed\""))
+    });
+    assert!(
+        bodies.iter().any(|b| b.contains("about to fail")),
+        "{bodies:?}"
+    );
+
+    // A run outliving its timeout is stopped and recorded as timed out.
+    wait_for_showing(
+        "stuck timed out",
+        Duration::from_secs(30),
+        || !job_events(&w, "job_timed_out", "stuck").is_empty(),
+        || w.show(),
+    );
+
+    // A deploy that recreates the service while a job runs neither stops nor doubles it:
+    // the run started before goes on with the old configuration.
+    let going = |w: &World| {
+        let ended: Vec<Value> = job_events(w, "job_succeeded,job_failed", "steady");
+        job_events(w, "job_started", "steady")
+            .into_iter()
+            .map(|e| e["detail"]["run"].clone())
+            .find(|run| ended.iter().all(|e| e["detail"]["run"] != *run))
+    };
+    wait_for("a steady run going", Duration::from_secs(15), || {
+        going(&w).is_some()
+    });
+    let steady = going(&w).expect("a run");
+    let before = job_events(&w, "job_started", "tick").len();
+    w.write(&compose(2));
+    w.ok(&["up", "-d"]);
+    wait_for_showing(
+        "the steady run to end",
+        Duration::from_secs(15),
+        || {
+            job_events(&w, "job_succeeded,job_failed", "steady")
+                .iter()
+                .any(|e| e["detail"]["run"] == steady)
+        },
+        || w.show(),
+    );
+    let ended: Vec<Value> = job_events(&w, "job_succeeded,job_failed", "steady")
+        .into_iter()
+        .filter(|e| e["detail"]["run"] == steady)
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(
+        ended[0]["kind"], "job_succeeded",
+        "killed by the deploy: {ended:?}"
+    );
+    assert_eq!(
+        job_events(&w, "job_started", "steady")
+            .iter()
+            .filter(|e| e["detail"]["run"] == steady)
+            .count(),
+        1
+    );
+    wait_for_showing(
+        "tick with the new configuration",
+        Duration::from_secs(20),
+        || {
+            job_events(&w, "job_succeeded", "tick")
+                .iter()
+                .any(|e| e["detail"]["output"] == "tick 2\n")
+        },
+        || w.show(),
+    );
+    assert!(job_events(&w, "job_started", "tick").len() > before);
+
+    // overlap: forbid, the default: a run due every second takes 2.5 s; the ones due
+    // meanwhile are skipped, and two never run at once (the lock would fail with 9).
+    wait_for_showing(
+        "slow skipped",
+        Duration::from_secs(20),
+        || {
+            !job_events(&w, "job_skipped", "slow").is_empty()
+                && !job_events(&w, "job_succeeded", "slow").is_empty()
+        },
+        || w.show(),
+    );
+    assert!(
+        job_events(&w, "job_failed", "slow").is_empty(),
+        "{}",
+        w.show()
+    );
+    // Every due time was started once at most.
+    let mut dues: Vec<String> = w
+        .events("job_started")
+        .iter()
+        .map(|e| format!("{}@{}", e["detail"]["job"], e["detail"]["due"]))
+        .collect();
+    let all = dues.len();
+    dues.sort();
+    dues.dedup();
+    assert_eq!(dues.len(), all, "a due time started twice");
+
+    // `skiff jobs`: schedule, next run, outcomes.
+    let list: Value = serde_json::from_str(&w.ok(&["jobs", "--format", "json"])).expect("json");
+    let tick = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["job"] == "tick")
+        .expect("tick");
+    assert_eq!(tick["timezone"], "UTC");
+    assert!(tick["next_run"].is_string() && tick["succeeded"].as_u64() >= Some(2));
+    let broken = list
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["job"] == "broken")
+        .expect("broken");
+    assert!(broken["failing"].as_u64() >= Some(1), "{broken}");
+    // `skiff status` names the failing job.
+    let status: Value = serde_json::from_str(&w.ok(&["status", "--format", "json"])).expect("json");
+    assert!(
+        status["failing_jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .any(|j| j["job"] == "broken"),
+        "{status}"
+    );
+    assert_eq!(w.ok(&["jobs", "logs", "broken"]), "about to fail\n");
+
+    // `jobs run` in the foreground: output streamed, exit code returned, recorded.
+    let out = w.skiff(&["jobs", "run", "broken"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("about to fail"));
+    let out = w.skiff(&["jobs", "run", "tick"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "tick 2\n");
+    assert!(
+        job_events(&w, "job_failed", "broken")
+            .iter()
+            .any(|e| e["trigger"] == "cli")
+    );
+
+    // `down`: no more runs, and no run container left.
+    w.ok(&["down"]);
+    std::thread::sleep(Duration::from_secs(3));
+    let started = w.events("job_started").len();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(w.events("job_started").len(), started, "runs after down");
+    assert!(containers(&w.name).is_empty(), "{:?}", containers(&w.name));
+    assert_eq!(processes_with(&marker), 0);
+}
+
+/// A daemon SIGKILLed while a run goes finds it when it starts again, waits for it and
+/// records it, and never starts that due time a second time.
+#[test]
+fn a_run_outlives_a_killed_daemon_and_is_never_doubled() {
+    if !engine_available() {
+        return;
+    }
+    let _serial = serial();
+    let mut w = World::new(
+        "skiffjobkill",
+        r#"
+services:
+  worker:
+    image: skiff-test/busybox:1
+    command: ["sleep", "3600"]
+    volumes: ["runs:/runs"]
+x-skiff:
+  jobs:
+    long:
+      schedule: "*/6 * * * * *"
+      service: worker
+      command: ["sh", "-c", "date +%s >> /runs/started; sleep 3"]
+volumes:
+  runs: {}
+"#,
+    );
+    w.start_daemon();
+    w.ok(&["up", "-d"]);
+    wait_for_showing(
+        "a run to start",
+        Duration::from_secs(15),
+        || !job_events(&w, "job_started", "long").is_empty(),
+        || w.show(),
+    );
+    std::thread::sleep(Duration::from_millis(1000));
+    w.kill_daemon();
+    let running = Command::new("docker")
+        .args([
+            "ps",
+            "-q",
+            "--filter",
+            "label=dev.skiff.job=long",
+            "--filter",
+            "status=running",
+        ])
+        .output()
+        .expect("docker ps");
+    assert!(
+        !String::from_utf8_lossy(&running.stdout).trim().is_empty(),
+        "the run died with the daemon"
+    );
+    w.start_daemon();
+    wait_for_showing(
+        "the adopted run recorded",
+        Duration::from_secs(20),
+        || {
+            job_events(&w, "job_succeeded", "long")
+                .iter()
+                .any(|e| e["trigger"] == "daemon restart")
+        },
+        || w.show(),
+    );
+    // Two more due times pass.
+    std::thread::sleep(Duration::from_secs(10));
+    let started: Vec<Value> = job_events(&w, "job_started", "long");
+    let mut dues: Vec<String> = started
+        .iter()
+        .map(|e| e["detail"]["due"].to_string())
+        .collect();
+    dues.sort();
+    dues.dedup();
+    assert_eq!(dues.len(), started.len(), "{}", w.show());
+    let runs = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "-v",
+            "skiffjobkill_runs:/runs",
+            "skiff-test/busybox:1",
+            "cat",
+            "/runs/started",
+        ])
+        .output()
+        .expect("docker run");
+    let lines = String::from_utf8_lossy(&runs.stdout).lines().count();
+    // A run may be going as we look: started but not yet recorded is fine, never more.
+    assert!(
+        lines == started.len() || lines == started.len() + 1,
+        "{lines} runs, {} recorded\n{}",
+        started.len(),
+        w.show()
+    );
+    w.ok(&["down"]);
+}
+
 #[test]
 fn install_prints_a_unit_that_leaves_stacks_running() {
     let out = Command::new(env!("CARGO_BIN_EXE_skiff"))

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use skiff_model::xskiff::{Backup, Consistency};
+use skiff_model::xskiff::{Backup, Consistency, Overlap};
 
 use super::{Context, Object, SecretValues, config, labels, workload};
 use crate::names;
@@ -78,12 +78,17 @@ pub(super) fn jobs(cx: &mut Context<'_>) {
             suspend: false,
             overlap: job.overlap,
             timeout,
+            retries: job.retries,
+            // As skiff runs them: in the job's zone, UTC when none is given.
+            time_zone: Some(
+                job.timezone
+                    .as_ref()
+                    .map_or("Etc/UTC", |t| t.0.name())
+                    .to_owned(),
+            ),
         };
         let cron = cron_job(cx, &name, timing, pod_labels, template);
         cx.push(Object::CronJob(cron));
-    }
-    if !cx.stack.skiff.jobs.is_empty() {
-        time_zone_note(cx, "x-skiff.jobs");
     }
 }
 
@@ -132,10 +137,14 @@ struct Timing {
     schedule: String,
     /// Created suspended: runs only when asked (`kubectl create job --from=cronjob/...`).
     suspend: bool,
-    /// Whether a run may start while the previous one still runs.
-    overlap: bool,
+    /// What a run due while the previous one still runs does.
+    overlap: Overlap,
     /// Seconds after which a run is stopped.
     timeout: Option<i64>,
+    /// Attempts after a failed one.
+    retries: u32,
+    /// The IANA zone the schedule is read in; `None` leaves it to the cluster.
+    time_zone: Option<String>,
 }
 
 fn cron_job(
@@ -150,20 +159,30 @@ fn cron_job(
         suspend,
         overlap,
         timeout,
+        retries,
+        time_zone,
     } = timing;
     CronJob {
         metadata: cx.meta(name, &[]),
         spec: Some(CronJobSpec {
             schedule,
             suspend: suspend.then_some(true),
-            concurrency_policy: Some(if overlap { "Allow" } else { "Forbid" }.to_owned()),
+            concurrency_policy: Some(
+                match overlap {
+                    Overlap::Forbid => "Forbid",
+                    Overlap::Allow => "Allow",
+                    Overlap::Replace => "Replace",
+                }
+                .to_owned(),
+            ),
+            time_zone,
             job_template: JobTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(pod_labels),
                     ..ObjectMeta::default()
                 }),
                 spec: Some(JobSpec {
-                    backoff_limit: Some(0),
+                    backoff_limit: Some(i32::try_from(retries).unwrap_or(i32::MAX)),
                     active_deadline_seconds: timeout,
                     template,
                     ..JobSpec::default()
@@ -304,8 +323,10 @@ pub(super) fn backups(cx: &mut Context<'_>) {
         let timing = Timing {
             schedule,
             suspend,
-            overlap: false,
+            overlap: Overlap::Forbid,
             timeout: None,
+            retries: 0,
+            time_zone: None,
         };
         let cron = cron_job(cx, &name, timing, pod_labels, template);
         cx.push(Object::CronJob(cron));

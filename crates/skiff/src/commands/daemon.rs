@@ -297,14 +297,14 @@ fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
 }
 
 /// Where `status` and `events` read the history: the daemon, or its file when none runs.
-enum History {
+pub(crate) enum History {
     Daemon(Client),
     File(Store),
 }
 
 impl History {
     /// The daemon on the socket, else its history file (saying so on stderr).
-    async fn open(paths: &Paths) -> miette::Result<History> {
+    pub(crate) async fn open(paths: &Paths) -> miette::Result<History> {
         match Client::connect(&paths.socket).await {
             Ok(client) => Ok(History::Daemon(client)),
             Err(e) if e.is_not_running() => {
@@ -319,7 +319,7 @@ impl History {
         }
     }
 
-    async fn events(&self, query: &EventsQuery) -> miette::Result<Vec<Recorded>> {
+    pub(crate) async fn events(&self, query: &EventsQuery) -> miette::Result<Vec<Recorded>> {
         match self {
             History::Daemon(c) => c.events(query).await.map_err(|e| miette!("{e}")),
             History::File(s) => {
@@ -371,7 +371,7 @@ struct BackupRow {
 pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
     let paths = Paths::new(&args.target)?;
     let name = project.project_name.as_deref();
-    let (services, backup_events) = runtime()?.block_on(async {
+    let (services, backup_events, job_events) = runtime()?.block_on(async {
         let history = History::open(&paths).await?;
         let services = history.services(name).await?;
         let events = history
@@ -381,11 +381,19 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
                 ..EventsQuery::default()
             })
             .await?;
-        Ok::<_, miette::Report>((services, events))
+        let jobs = history
+            .events(&crate::commands::jobs::status_query(name))
+            .await?;
+        Ok::<_, miette::Report>((services, events, jobs))
     })?;
     let backups = backup_rows(&backup_events);
+    let failing_jobs = crate::commands::jobs::failing(&job_events);
     if args.format == OutputFormat::Json {
-        let out = serde_json::json!({"services": services, "backups": backups});
+        let out = serde_json::json!({
+            "services": services,
+            "backups": backups,
+            "failing_jobs": failing_jobs,
+        });
         write_stdout(&serde_json::to_string_pretty(&out).into_diagnostic()?)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -413,6 +421,28 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
             ]);
         }
         write_stdout(&table.to_string())?;
+    }
+    if !failing_jobs.is_empty() {
+        let mut table = Table::new();
+        table
+            .load_preset(NOTHING)
+            .set_header(["PROJECT", "JOB", "FAILING", "LAST RUN", "OUTCOME"]);
+        for j in &failing_jobs {
+            table.add_row([
+                j.project.clone(),
+                j.job.clone(),
+                format!(
+                    "{} run{} in a row",
+                    j.failing,
+                    if j.failing == 1 { "" } else { "s" }
+                ),
+                j.last_run
+                    .map_or_else(|| "-".to_owned(), |t| format!("{} ago", ago(t))),
+                j.last_outcome.clone().unwrap_or_default(),
+            ]);
+        }
+        write_stdout(&table.to_string())?;
+        eprintln!("`skiff jobs logs JOB` shows a run's output.");
     }
     if services.is_empty() {
         eprintln!("The daemon keeps no stack. `skiff up -d` hands one to it.");

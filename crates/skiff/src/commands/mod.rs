@@ -3,6 +3,7 @@
 pub mod backup;
 pub(crate) mod config;
 pub(crate) mod daemon;
+pub(crate) mod jobs;
 mod k8s;
 mod stack;
 
@@ -30,6 +31,7 @@ pub fn run(cli: Cli) -> miette::Result<ExitCode> {
         Command::Supervise(args) => stack::supervise(&args),
         Command::Daemon(args) => daemon::run(&args),
         Command::Backup(args) => backup::run(&cli.project, &args),
+        Command::Jobs(args) => jobs::run(&cli.project, &args),
         Command::Status(args) => daemon::status(&cli.project, &args),
         Command::Events(args) => daemon::events(&cli.project, &args),
         Command::Schema => {

@@ -1,0 +1,496 @@
+//! `skiff jobs`: the jobs declared in `x-skiff.jobs` with their schedules and the outcomes
+//! of their runs (from the daemon's history), a run by hand in the foreground, a job's
+//! history, and a run's output.
+#![expect(
+    clippy::print_stderr,
+    reason = "the terminal edge: status lines and notes go to stderr"
+)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use comfy_table::{Table, presets::NOTHING};
+use miette::{IntoDiagnostic, miette};
+use serde_json::json;
+use skiff_daemon::EventsQuery;
+use skiff_jobs::RunKey;
+use skiff_model::xskiff::Job;
+use skiff_process::ProcessRuntime;
+use skiff_store::{Event, Kind, Recorded};
+
+use crate::cli::{DaemonTarget, OutputFormat, ProjectArgs};
+use crate::commands::daemon::{History, Paths, record_history};
+use crate::commands::write_stdout;
+use crate::host_jobs::{Handle, Runner, declared};
+use crate::hybrid::{LoadOptions, Stack};
+
+const EXAMPLES: &str = "\
+Examples:
+  skiff jobs                           every job: schedule, next run, last outcome, success rate
+  skiff jobs run nightly-report        run it now, here: output streamed, its exit code returned
+  skiff jobs history nightly-report    its runs, newest last
+  skiff jobs logs nightly-report       the output of its last run (the last 64 KiB)
+  skiff jobs logs nightly-report --run 1764990000000-0
+
+The daemon runs jobs on their schedules (`skiff daemon`, then `skiff up -d`); each run is a
+one-off container or process of the job's service, removed when it ends.";
+
+/// Cron jobs declared in x-skiff.jobs, run by the daemon: list, run now, history, logs.
+#[derive(Debug, clap::Args)]
+#[command(after_help = EXAMPLES)]
+pub struct JobsArgs {
+    #[command(subcommand)]
+    pub command: Option<JobsCommand>,
+    #[command(flatten)]
+    pub target: DaemonTarget,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text, global = true)]
+    pub format: OutputFormat,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum JobsCommand {
+    /// Every job: service, schedule and time zone, next run, last run and its outcome,
+    /// success rate (the default).
+    List,
+    /// Run a job now, in the foreground: its output streamed, its exit code returned, the
+    /// run recorded as run by hand when a daemon runs. Ctrl-C stops it (with the service's
+    /// grace period).
+    Run {
+        /// The job (a key of x-skiff.jobs).
+        name: String,
+    },
+    /// A job's runs: when, outcome, exit code, duration, what started it.
+    History { name: String },
+    /// The output of a job's last run, or of --run ID (IDs are in `skiff jobs history`).
+    Logs {
+        name: String,
+        #[arg(long, value_name = "ID")]
+        run: Option<String>,
+    },
+}
+
+/// The kinds that end a run.
+const OUTCOMES: &str = "job_succeeded,job_failed,job_timed_out";
+
+pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
+    let stack = Stack::load(
+        project,
+        LoadOptions {
+            services: &[],
+            native: &[],
+            consistency: true,
+        },
+    )?;
+    let jobs = declared(&stack);
+    let find = |name: &str| -> miette::Result<Job> {
+        jobs.get(name).cloned().ok_or_else(|| {
+            miette!(
+                help = if jobs.is_empty() {
+                    "declare one under x-skiff.jobs".to_owned()
+                } else {
+                    format!(
+                        "declared: {}",
+                        jobs.keys().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                },
+                "no job {name:?} in x-skiff.jobs"
+            )
+        })
+    };
+    match &args.command {
+        None | Some(JobsCommand::List) => list(&stack, &jobs, args),
+        Some(JobsCommand::Run { name }) => run_now(&stack, name, &find(name)?),
+        Some(JobsCommand::History { name }) => {
+            find(name)?;
+            history(&stack, name, args)
+        }
+        Some(JobsCommand::Logs { name, run }) => {
+            find(name)?;
+            logs(&stack, name, run.as_deref(), &args.target)
+        }
+    }
+}
+
+fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .into_diagnostic()
+}
+
+/// The runs' outcomes in the history (none when no daemon ever kept one), oldest first.
+fn outcomes(target: &DaemonTarget, project: &str) -> miette::Result<Vec<Recorded>> {
+    let paths = Paths::new(target)?;
+    if !paths.store.exists() && !paths.socket.exists() {
+        return Ok(Vec::new());
+    }
+    runtime()?.block_on(async {
+        let history = History::open(&paths).await?;
+        history
+            .events(&EventsQuery {
+                project: Some(project.to_owned()),
+                kind: Some(OUTCOMES.to_owned()),
+                ..EventsQuery::default()
+            })
+            .await
+    })
+}
+
+/// One job as `skiff jobs` and `skiff status` show it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JobRow {
+    pub project: String,
+    pub job: String,
+    pub service: String,
+    pub schedule: String,
+    pub timezone: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<DateTime<Utc>>,
+    /// `succeeded`, `failed`, `timed_out`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_outcome: Option<String>,
+    pub runs: u32,
+    pub succeeded: u32,
+    /// Failed (or timed out) runs in a row, up to the last.
+    pub failing: u32,
+}
+
+fn outcome_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::JobSucceeded => "succeeded",
+        Kind::JobTimedOut => "timed_out",
+        _ => "failed",
+    }
+}
+
+/// Per job of a project, folded from its runs' outcomes (oldest first).
+#[must_use]
+pub fn job_rows(events: &[Recorded]) -> BTreeMap<(String, String), JobRow> {
+    let mut rows: BTreeMap<(String, String), JobRow> = BTreeMap::new();
+    for r in events {
+        let e = &r.event;
+        let (Some(project), Some(job)) = (&e.project, e.detail["job"].as_str()) else {
+            continue;
+        };
+        let row = rows
+            .entry((project.clone(), job.to_owned()))
+            .or_insert_with(|| JobRow {
+                project: project.clone(),
+                job: job.to_owned(),
+                service: e.service.clone().unwrap_or_default(),
+                schedule: String::new(),
+                timezone: String::new(),
+                next_run: None,
+                last_run: None,
+                last_outcome: None,
+                runs: 0,
+                succeeded: 0,
+                failing: 0,
+            });
+        row.runs += 1;
+        row.last_run = Some(e.time);
+        row.last_outcome = Some(outcome_name(e.kind).to_owned());
+        if e.kind == Kind::JobSucceeded {
+            row.succeeded += 1;
+            row.failing = 0;
+        } else {
+            row.failing += 1;
+        }
+    }
+    rows
+}
+
+/// The jobs that failed their last runs, for `skiff status`: from the history alone.
+pub fn failing(events: &[Recorded]) -> Vec<JobRow> {
+    job_rows(events)
+        .into_values()
+        .filter(|r| r.failing > 0)
+        .collect()
+}
+
+/// The history query `skiff status` uses for jobs.
+#[must_use]
+pub fn status_query(project: Option<&str>) -> EventsQuery {
+    EventsQuery {
+        project: project.map(str::to_owned),
+        kind: Some(OUTCOMES.to_owned()),
+        ..EventsQuery::default()
+    }
+}
+
+fn list(stack: &Stack, jobs: &BTreeMap<String, Job>, args: &JobsArgs) -> miette::Result<ExitCode> {
+    let mut past = job_rows(&outcomes(&args.target, &stack.name)?);
+    let now = Utc::now();
+    let rows: Vec<JobRow> = jobs
+        .iter()
+        .map(|(name, job)| {
+            let schedule = skiff_jobs::spec(name, job).ok().map(|s| s.schedule);
+            let mut row = past
+                .remove(&(stack.name.clone(), name.clone()))
+                .unwrap_or_else(|| JobRow {
+                    project: stack.name.clone(),
+                    job: name.clone(),
+                    service: String::new(),
+                    schedule: String::new(),
+                    timezone: String::new(),
+                    next_run: None,
+                    last_run: None,
+                    last_outcome: None,
+                    runs: 0,
+                    succeeded: 0,
+                    failing: 0,
+                });
+            row.service.clone_from(&job.service);
+            row.schedule.clone_from(&job.schedule.0);
+            row.timezone = job
+                .timezone
+                .as_ref()
+                .map_or_else(|| "UTC".to_owned(), |t| t.0.name().to_owned());
+            row.next_run = schedule.and_then(|s| s.next_after(now));
+            row
+        })
+        .collect();
+    if args.format == OutputFormat::Json {
+        write_stdout(&serde_json::to_string_pretty(&rows).into_diagnostic()?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if rows.is_empty() {
+        eprintln!("No jobs: declare them under x-skiff.jobs.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let mut table = Table::new();
+    table.load_preset(NOTHING).set_header([
+        "JOB", "SERVICE", "SCHEDULE", "NEXT RUN", "LAST RUN", "OUTCOME", "SUCCESS",
+    ]);
+    for r in &rows {
+        table.add_row([
+            r.job.clone(),
+            r.service.clone(),
+            format!("{} ({})", r.schedule, r.timezone),
+            r.next_run.map_or_else(|| "-".to_owned(), time),
+            r.last_run.map_or_else(|| "-".to_owned(), time),
+            match (&r.last_outcome, r.failing) {
+                (Some(o), n) if n > 1 => format!("{o} ({n} in a row)"),
+                (Some(o), _) => o.clone(),
+                (None, _) => "-".to_owned(),
+            },
+            if r.runs == 0 {
+                "-".to_owned()
+            } else {
+                format!(
+                    "{}/{} ({:.0}%)",
+                    r.succeeded,
+                    r.runs,
+                    f64::from(r.succeeded) * 100.0 / f64::from(r.runs)
+                )
+            },
+        ]);
+    }
+    write_stdout(&table.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn history(stack: &Stack, name: &str, args: &JobsArgs) -> miette::Result<ExitCode> {
+    let runs: Vec<Recorded> = outcomes(&args.target, &stack.name)?
+        .into_iter()
+        .filter(|r| r.event.detail["job"] == name)
+        .collect();
+    if args.format == OutputFormat::Json {
+        let mut out = String::new();
+        for r in &runs {
+            let mut e = r.event.clone();
+            // The output is `skiff jobs logs`'s.
+            if let Some(d) = e.detail.as_object_mut() {
+                d.remove("output");
+            }
+            out.push_str(&serde_json::to_string(&e).into_diagnostic()?);
+            out.push('\n');
+        }
+        write_stdout(out.trim_end())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if runs.is_empty() {
+        eprintln!("No runs of {name} recorded yet.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut table = Table::new();
+    table.load_preset(NOTHING).set_header([
+        "RUN", "ENDED", "OUTCOME", "EXIT", "SECONDS", "TRIGGER", "ERROR",
+    ]);
+    for r in &runs {
+        let e = &r.event;
+        table.add_row([
+            e.detail["run"].as_str().unwrap_or("-").to_owned(),
+            e.time.to_rfc3339_opts(SecondsFormat::Secs, true),
+            outcome_name(e.kind).to_owned(),
+            e.exit_code
+                .map_or_else(|| "-".to_owned(), |c| c.to_string()),
+            e.detail["seconds"]
+                .as_f64()
+                .map_or_else(|| "-".to_owned(), |s| format!("{s:.1}")),
+            e.trigger.clone().unwrap_or_default(),
+            e.detail["error"].as_str().unwrap_or("").to_owned(),
+        ]);
+    }
+    write_stdout(&table.to_string())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn logs(
+    stack: &Stack,
+    name: &str,
+    run: Option<&str>,
+    target: &DaemonTarget,
+) -> miette::Result<ExitCode> {
+    let runs = outcomes(target, &stack.name)?;
+    let found = runs.iter().rev().find(|r| {
+        r.event.detail["job"] == name && run.is_none_or(|id| r.event.detail["run"] == id)
+    });
+    let Some(found) = found else {
+        return Err(miette!(
+            help = format!("`skiff jobs history {name}` lists its runs"),
+            "no recorded run of {name}{}",
+            run.map(|id| format!(" with ID {id}")).unwrap_or_default()
+        ));
+    };
+    let output = found.event.detail["output"].as_str().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    out.write_all(output.as_bytes()).into_diagnostic()?;
+    out.flush().into_diagnostic()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `skiff jobs run NAME`.
+fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
+    let run = RunKey {
+        job: name.to_owned(),
+        due: Utc::now(),
+        attempt: 0,
+    };
+    record_history(
+        Event::new(Utc::now(), Kind::JobStarted)
+            .project(&stack.name)
+            .service(&job.service)
+            .trigger("cli")
+            .detail(json!({"job": name, "run": run.id(), "due": run.due, "attempt": 0})),
+    );
+    let began = Instant::now();
+    let (code, output, error) = runtime()?.block_on(async {
+        let engine = if stack.is_process(&job.service) {
+            None
+        } else {
+            Some(super::stack::connect().await?)
+        };
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let processes =
+            ProcessRuntime::new(&stack.name, &stack.state_dir, stack.processes.clone(), tx);
+        let runner = Runner {
+            stack,
+            engine: engine.as_ref(),
+            processes: &processes,
+        };
+        let mut handle = match runner.launch(name, job, &run).await {
+            Ok(h) => h,
+            Err(e) => return Ok::<_, miette::Report>((None, String::new(), Some(e))),
+        };
+        let streamed = stream(&runner, &mut handle).await;
+        let output = runner.output(&handle).await;
+        runner.remove(&handle).await;
+        Ok(match streamed {
+            Ok(code) => (code, output, None),
+            Err(e) => (None, output, Some(e)),
+        })
+    })?;
+    let mut detail = json!({
+        "job": name, "run": run.id(), "due": run.due, "attempt": 0,
+        "seconds": began.elapsed().as_secs_f64(), "output": output,
+    });
+    if let Some(e) = &error {
+        detail["error"] = json!(e);
+    }
+    let kind = if code == Some(0) {
+        Kind::JobSucceeded
+    } else {
+        Kind::JobFailed
+    };
+    let mut event = Event::new(Utc::now(), kind)
+        .project(&stack.name)
+        .service(&job.service)
+        .trigger("cli")
+        .detail(detail);
+    if let Some(c) = code {
+        event = event.exit_code(c);
+    }
+    record_history(event);
+    if let Some(e) = error {
+        return Err(miette!("job {name}: {e}"));
+    }
+    Ok(match code {
+        Some(0) => ExitCode::SUCCESS,
+        Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1).max(1)),
+        None => ExitCode::FAILURE,
+    })
+}
+
+/// Streams a run's output to stdout until it ends (Ctrl-C stops it); its exit code.
+async fn stream(runner: &Runner<'_>, handle: &mut Handle) -> Result<Option<i64>, String> {
+    match handle {
+        Handle::Container { id, .. } => {
+            let id = id.clone();
+            let engine = runner.engine.ok_or("no Docker Engine")?;
+            let follow = engine.output(&id, true, |chunk| {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(chunk);
+                let _ = out.flush();
+            });
+            tokio::select! {
+                _ = follow => {}
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("Stopping the run...");
+                    runner.stop(handle).await?;
+                }
+            }
+            runner.wait(handle).await
+        }
+        Handle::Process { log, .. } => {
+            let mut follower = skiff_process::logs::Follower::open(
+                log.clone(),
+                &skiff_process::LogQuery::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            let print = |line: &skiff_process::LogLine| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", line.text);
+                let _ = out.flush();
+            };
+            let code = loop {
+                tokio::select! {
+                    line = follower.next() => {
+                        if let Ok(line) = line {
+                            print(&line);
+                        }
+                    }
+                    code = runner.wait(handle) => break code,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("Stopping the run...");
+                        runner.stop(handle).await?;
+                    }
+                }
+            };
+            // What was written before the end.
+            while let Ok(Ok(line)) =
+                tokio::time::timeout(std::time::Duration::from_millis(150), follower.next()).await
+            {
+                print(&line);
+            }
+            code
+        }
+    }
+}
