@@ -299,10 +299,19 @@ impl Engine {
     /// # Errors
     /// The engine refuses the listing.
     pub async fn containers(&self, project: &str) -> Result<Vec<ContainerSummary>, EngineError> {
-        let filter = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{}={project}", labels::PROJECT)],
-        )]);
+        self.list_labelled(vec![format!("{}={project}", labels::PROJECT)])
+            .await
+    }
+
+    /// Every container (running or not) carrying all of these labels (`key` or `key=value`).
+    ///
+    /// # Errors
+    /// The engine refuses the listing.
+    pub(crate) async fn list_labelled(
+        &self,
+        labels: Vec<String>,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
+        let filter = HashMap::from([("label".to_owned(), labels)]);
         self.docker
             .list_containers(Some(
                 ListContainersOptionsBuilder::default()

@@ -7,10 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bollard::container::LogOutput;
-use bollard::models::{ContainerCreateBody, NetworkConnectRequest};
+use bollard::models::ContainerCreateBody;
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    WaitContainerOptions,
+    CreateContainerOptionsBuilder, LogsOptionsBuilder, WaitContainerOptions,
 };
 use futures_util::StreamExt;
 use serde_json::{Value, json};
@@ -18,7 +17,7 @@ use skiff_runtime::RuntimeError;
 
 use crate::engine::{Engine, EngineError, container_name};
 use crate::labels;
-use crate::project::DockerRuntime;
+use crate::project::{DockerRuntime, create_error};
 
 /// A one-off container to make.
 #[derive(Debug, Clone)]
@@ -90,28 +89,18 @@ impl DockerRuntime<'_> {
                 body,
             )
             .await
-            .map_err(|e| RuntimeError::new(what(), e.to_string()))?;
-        let started = async {
-            for (net, endpoint) in req.extra_networks {
-                let endpoint = serde_json::from_value(endpoint).map_err(|e| e.to_string())?;
-                self.engine
-                    .docker
-                    .connect_network(
-                        &net,
-                        NetworkConnectRequest {
-                            container: created.id.clone(),
-                            endpoint_config: Some(endpoint),
-                        },
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-            }
-            self.engine
+            .map_err(|e| create_error(o.name, e))?;
+        let started = match self
+            .connect_networks(&created.id, o.name, req.extra_networks)
+            .await
+        {
+            Ok(()) => self
+                .engine
                 .start(&created.id)
                 .await
-                .map_err(|e| e.to_string())
-        }
-        .await;
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
         if let Err(message) = started {
             // Nothing is left behind by a run that could not start.
             let _ = self.engine.remove(&created.id, false).await;
@@ -195,24 +184,13 @@ impl Engine {
         project: &str,
         label: &str,
     ) -> Result<Vec<FoundOneOff>, EngineError> {
-        let filter = HashMap::from([(
-            "label".to_owned(),
-            vec![
+        let list = self
+            .list_labelled(vec![
                 format!("{}={project}", labels::PROJECT),
                 format!("{}=True", labels::ONEOFF),
                 label.to_owned(),
-            ],
-        )]);
-        let list = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::default()
-                    .all(true)
-                    .filters(&filter)
-                    .build(),
-            ))
-            .await
-            .map_err(EngineError::call("list containers"))?;
+            ])
+            .await?;
         Ok(list
             .iter()
             .map(|c| FoundOneOff {

@@ -471,20 +471,24 @@ impl DockerRuntime<'_> {
                     .await
                     .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))?
             }
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404,
-                message,
-            }) if message.contains("image") => {
-                return Err(RuntimeError::new(
-                    format!("create {name}"),
-                    format!(
-                        "{message}: no registry is reachable from skiff's point of view here; build or load the image first (docker load, or `build:` in the service)"
-                    ),
-                ));
-            }
-            Err(e) => return Err(RuntimeError::new(format!("create {name}"), e.to_string())),
+            Err(e) => return Err(create_error(name, e)),
         };
-        for (net, endpoint) in req.extra_networks {
+        self.connect_networks(&created.id, name, req.extra_networks)
+            .await?;
+        self.engine
+            .start(&created.id)
+            .await
+            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+    }
+
+    /// Connects a created container to the networks beyond its first.
+    pub(crate) async fn connect_networks(
+        &self,
+        id: &str,
+        name: &str,
+        extra: Vec<(String, Value)>,
+    ) -> Result<(), RuntimeError> {
+        for (net, endpoint) in extra {
             let endpoint = serde_json::from_value(endpoint)
                 .map_err(|e| RuntimeError::new(format!("connect {name}"), e.to_string()))?;
             self.engine
@@ -492,7 +496,7 @@ impl DockerRuntime<'_> {
                 .connect_network(
                     &net,
                     NetworkConnectRequest {
-                        container: created.id.clone(),
+                        container: id.to_owned(),
                         endpoint_config: Some(endpoint),
                     },
                 )
@@ -501,10 +505,7 @@ impl DockerRuntime<'_> {
                     RuntimeError::new(format!("connect {name} to {net}"), e.to_string())
                 })?;
         }
-        self.engine
-            .start(&created.id)
-            .await
-            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+        Ok(())
     }
 
     async fn remove_leftover(&self, service: &str, name: &str) -> Result<(), RuntimeError> {
@@ -673,5 +674,21 @@ impl Runtime for DockerRuntime<'_> {
             },
             true,
         ))
+    }
+}
+
+/// A create the engine refused, with what to do when the image is missing.
+pub(crate) fn create_error(name: &str, e: bollard::errors::Error) -> RuntimeError {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            message,
+        } if message.contains("image") => RuntimeError::new(
+            format!("create {name}"),
+            format!(
+                "{message}: no registry is reachable from skiff's point of view here; build or load the image first (docker load, or `build:` in the service)"
+            ),
+        ),
+        e => RuntimeError::new(format!("create {name}"), e.to_string()),
     }
 }

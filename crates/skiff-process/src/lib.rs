@@ -106,6 +106,23 @@ pub fn is_live_process(pid: i32, start_time: u64) -> bool {
     procfs::is_same_process(pid, start_time)
 }
 
+/// Stops a process group skiff did not spawn in this process (one found by its record):
+/// `signal` to the group, up to `grace` for it to empty, then SIGKILL, as a stop of an
+/// instance does.
+///
+/// # Errors
+/// The group could not be signalled, or processes survived SIGKILL.
+pub async fn stop_process_group(
+    name: &str,
+    pgid: i32,
+    signal: Signal,
+    grace: std::time::Duration,
+) -> Result<(), ProcessError> {
+    group::stop_group(name, pgid, signal, grace)
+        .await
+        .map(|_| ())
+}
+
 /// Makes this process the leader of a new session without a controlling terminal, so that
 /// a supervisor started from a shell outlives it and the terminal's signals (Ctrl-C,
 /// hang-up) never reach it. Call it first thing in a process that was not started as a

@@ -20,6 +20,7 @@
 //! caller runs them where blocking is fine).
 
 mod event;
+mod jobs;
 mod schema;
 mod summary;
 
@@ -31,6 +32,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
 
 pub use event::{Event, Filter, Health, Kind, Recorded, Retention, UnknownName};
+pub use jobs::{JOB_OUTCOMES, JobSummary, outcome_name, summarize_jobs};
 pub use schema::SCHEMA_VERSION;
 pub use summary::{LastError, ServiceState, ServiceSummary, summarize};
 

@@ -34,6 +34,35 @@ pub(crate) struct Hosted {
     pub(crate) processes: ProcessRuntime,
 }
 
+impl skiff_host::jobs::JobHost for Hosted {
+    fn project(&self) -> &str {
+        &self.stack.name
+    }
+    fn state_dir(&self) -> &std::path::Path {
+        &self.stack.state_dir
+    }
+    fn declares(&self, service: &str) -> bool {
+        self.stack.declared.contains(service)
+    }
+    fn is_process(&self, service: &str) -> bool {
+        self.stack.is_process(service)
+    }
+    fn docker(&self) -> &skiff_docker::project::Project {
+        &self.stack.docker
+    }
+    fn processes(&self) -> &ProcessRuntime {
+        &self.processes
+    }
+    fn jobs(&self) -> BTreeMap<String, skiff_model::xskiff::Job> {
+        self.stack.jobs()
+    }
+    async fn prepare_process(&self, engine: Option<&Engine>, service: &str) {
+        Hybrid::new(&self.stack, engine, &self.processes)
+            .prepare_process(service)
+            .await;
+    }
+}
+
 pub struct HostWorld {
     env: std::collections::HashMap<String, String>,
     engine: tokio::sync::OnceCell<Engine>,
@@ -47,7 +76,7 @@ pub struct HostWorld {
     /// Each project's backup scheduler, stopped by setting its flag.
     schedulers: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
     /// Each project's jobs task (`x-skiff.jobs`), stopped by dropping it.
-    jobs: Mutex<BTreeMap<String, crate::host_jobs::Jobs>>,
+    jobs: Mutex<BTreeMap<String, skiff_host::jobs::Jobs<Hosted>>>,
 }
 
 /// A container as last observed: (service, name, ID).
@@ -225,7 +254,7 @@ impl HostWorld {
             jobs.update(Arc::clone(hosted));
             return;
         }
-        if crate::host_jobs::declared(&hosted.stack).is_empty() {
+        if hosted.stack.jobs().is_empty() {
             return;
         }
         let engine = match self.engine_for(&hosted.stack).await {
@@ -235,7 +264,7 @@ impl HostWorld {
                 None
             }
         };
-        let jobs = crate::host_jobs::schedule(Arc::clone(hosted), engine, Arc::clone(&self.sink));
+        let jobs = skiff_host::jobs::schedule(Arc::clone(hosted), engine, Arc::clone(&self.sink));
         self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -303,6 +303,14 @@ impl Stack {
         })
     }
 
+    /// The jobs of `x-skiff.jobs` (checked when the file loaded).
+    #[must_use]
+    pub fn jobs(&self) -> BTreeMap<String, skiff_model::xskiff::Job> {
+        skiff_compose::extension::decode_json(&self.source.canonical, &self.source.left_out)
+            .map(|e| e.project.jobs)
+            .unwrap_or_default()
+    }
+
     /// Whether any service runs in a container (else Docker is never contacted).
     #[must_use]
     pub fn has_containers(&self) -> bool {

@@ -3,7 +3,6 @@
 mod cli;
 mod commands;
 mod diagnostic;
-mod host_jobs;
 mod host_world;
 mod hybrid;
 mod progress;

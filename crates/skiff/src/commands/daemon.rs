@@ -438,7 +438,7 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
                 ),
                 j.last_run
                     .map_or_else(|| "-".to_owned(), |t| format!("{} ago", ago(t))),
-                j.last_outcome.clone().unwrap_or_default(),
+                j.last_outcome.unwrap_or_default().to_owned(),
             ]);
         }
         write_stdout(&table.to_string())?;

@@ -16,15 +16,16 @@ use comfy_table::{Table, presets::NOTHING};
 use miette::{IntoDiagnostic, miette};
 use serde_json::json;
 use skiff_daemon::EventsQuery;
+use skiff_host::jobs::{Handle, Runner};
 use skiff_jobs::RunKey;
 use skiff_model::xskiff::Job;
 use skiff_process::ProcessRuntime;
-use skiff_store::{Event, Kind, Recorded};
+use skiff_store::{Event, JOB_OUTCOMES, JobSummary, Kind, Recorded, outcome_name, summarize_jobs};
 
 use crate::cli::{DaemonTarget, OutputFormat, ProjectArgs};
 use crate::commands::daemon::{History, Paths, record_history};
 use crate::commands::write_stdout;
-use crate::host_jobs::{Handle, Runner, declared};
+use crate::host_world::Hosted;
 use crate::hybrid::{LoadOptions, Stack};
 
 const EXAMPLES: &str = "\
@@ -72,9 +73,6 @@ pub enum JobsCommand {
     },
 }
 
-/// The kinds that end a run.
-const OUTCOMES: &str = "job_succeeded,job_failed,job_timed_out";
-
 pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
     let stack = Stack::load(
         project,
@@ -84,7 +82,7 @@ pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
             consistency: true,
         },
     )?;
-    let jobs = declared(&stack);
+    let jobs = stack.jobs();
     let find = |name: &str| -> miette::Result<Job> {
         jobs.get(name).cloned().ok_or_else(|| {
             miette!(
@@ -102,7 +100,7 @@ pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
     };
     match &args.command {
         None | Some(JobsCommand::List) => list(&stack, &jobs, args),
-        Some(JobsCommand::Run { name }) => run_now(&stack, name, &find(name)?),
+        Some(JobsCommand::Run { name }) => run_now(stack, name, &find(name)?),
         Some(JobsCommand::History { name }) => {
             find(name)?;
             history(&stack, name, args)
@@ -114,101 +112,39 @@ pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
     }
 }
 
-fn runtime() -> miette::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .into_diagnostic()
-}
-
 /// The runs' outcomes in the history (none when no daemon ever kept one), oldest first.
 fn outcomes(target: &DaemonTarget, project: &str) -> miette::Result<Vec<Recorded>> {
     let paths = Paths::new(target)?;
     if !paths.store.exists() && !paths.socket.exists() {
         return Ok(Vec::new());
     }
-    runtime()?.block_on(async {
+    super::stack::runtime()?.block_on(async {
         let history = History::open(&paths).await?;
         history
             .events(&EventsQuery {
                 project: Some(project.to_owned()),
-                kind: Some(OUTCOMES.to_owned()),
+                kind: Some(JOB_OUTCOMES.to_owned()),
                 ..EventsQuery::default()
             })
             .await
     })
 }
 
-/// One job as `skiff jobs` and `skiff status` show it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct JobRow {
-    pub project: String,
-    pub job: String,
-    pub service: String,
-    pub schedule: String,
-    pub timezone: String,
+/// One job as `skiff jobs` shows it: its declaration beside what its runs did.
+#[derive(Debug, serde::Serialize)]
+struct JobRow {
+    #[serde(flatten)]
+    runs: JobSummary,
+    service: String,
+    schedule: String,
+    timezone: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_run: Option<DateTime<Utc>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_run: Option<DateTime<Utc>>,
-    /// `succeeded`, `failed`, `timed_out`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_outcome: Option<String>,
-    pub runs: u32,
-    pub succeeded: u32,
-    /// Failed (or timed out) runs in a row, up to the last.
-    pub failing: u32,
-}
-
-fn outcome_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::JobSucceeded => "succeeded",
-        Kind::JobTimedOut => "timed_out",
-        _ => "failed",
-    }
-}
-
-/// Per job of a project, folded from its runs' outcomes (oldest first).
-#[must_use]
-pub fn job_rows(events: &[Recorded]) -> BTreeMap<(String, String), JobRow> {
-    let mut rows: BTreeMap<(String, String), JobRow> = BTreeMap::new();
-    for r in events {
-        let e = &r.event;
-        let (Some(project), Some(job)) = (&e.project, e.detail["job"].as_str()) else {
-            continue;
-        };
-        let row = rows
-            .entry((project.clone(), job.to_owned()))
-            .or_insert_with(|| JobRow {
-                project: project.clone(),
-                job: job.to_owned(),
-                service: e.service.clone().unwrap_or_default(),
-                schedule: String::new(),
-                timezone: String::new(),
-                next_run: None,
-                last_run: None,
-                last_outcome: None,
-                runs: 0,
-                succeeded: 0,
-                failing: 0,
-            });
-        row.runs += 1;
-        row.last_run = Some(e.time);
-        row.last_outcome = Some(outcome_name(e.kind).to_owned());
-        if e.kind == Kind::JobSucceeded {
-            row.succeeded += 1;
-            row.failing = 0;
-        } else {
-            row.failing += 1;
-        }
-    }
-    rows
+    next_run: Option<DateTime<Utc>>,
 }
 
 /// The jobs that failed their last runs, for `skiff status`: from the history alone.
-pub fn failing(events: &[Recorded]) -> Vec<JobRow> {
-    job_rows(events)
+pub fn failing(events: &[Recorded]) -> Vec<JobSummary> {
+    summarize_jobs(events)
         .into_values()
         .filter(|r| r.failing > 0)
         .collect()
@@ -219,41 +155,33 @@ pub fn failing(events: &[Recorded]) -> Vec<JobRow> {
 pub fn status_query(project: Option<&str>) -> EventsQuery {
     EventsQuery {
         project: project.map(str::to_owned),
-        kind: Some(OUTCOMES.to_owned()),
+        kind: Some(JOB_OUTCOMES.to_owned()),
         ..EventsQuery::default()
     }
 }
 
 fn list(stack: &Stack, jobs: &BTreeMap<String, Job>, args: &JobsArgs) -> miette::Result<ExitCode> {
-    let mut past = job_rows(&outcomes(&args.target, &stack.name)?);
+    let mut past = summarize_jobs(&outcomes(&args.target, &stack.name)?);
     let now = Utc::now();
     let rows: Vec<JobRow> = jobs
         .iter()
-        .map(|(name, job)| {
-            let schedule = skiff_jobs::spec(name, job).ok().map(|s| s.schedule);
-            let mut row = past
+        .map(|(name, job)| JobRow {
+            runs: past
                 .remove(&(stack.name.clone(), name.clone()))
-                .unwrap_or_else(|| JobRow {
+                .unwrap_or_else(|| JobSummary {
                     project: stack.name.clone(),
                     job: name.clone(),
-                    service: String::new(),
-                    schedule: String::new(),
-                    timezone: String::new(),
-                    next_run: None,
-                    last_run: None,
-                    last_outcome: None,
-                    runs: 0,
-                    succeeded: 0,
-                    failing: 0,
-                });
-            row.service.clone_from(&job.service);
-            row.schedule.clone_from(&job.schedule.0);
-            row.timezone = job
+                    ..JobSummary::default()
+                }),
+            service: job.service.clone(),
+            schedule: job.schedule.0.clone(),
+            timezone: job
                 .timezone
                 .as_ref()
-                .map_or_else(|| "UTC".to_owned(), |t| t.0.name().to_owned());
-            row.next_run = schedule.and_then(|s| s.next_after(now));
-            row
+                .map_or_else(|| "UTC".to_owned(), |t| t.0.name().to_owned()),
+            next_run: skiff_jobs::spec(name, job)
+                .ok()
+                .and_then(|s| s.schedule.next_after(now)),
         })
         .collect();
     if args.format == OutputFormat::Json {
@@ -270,25 +198,26 @@ fn list(stack: &Stack, jobs: &BTreeMap<String, Job>, args: &JobsArgs) -> miette:
         "JOB", "SERVICE", "SCHEDULE", "NEXT RUN", "LAST RUN", "OUTCOME", "SUCCESS",
     ]);
     for r in &rows {
+        let runs = &r.runs;
         table.add_row([
-            r.job.clone(),
+            runs.job.clone(),
             r.service.clone(),
             format!("{} ({})", r.schedule, r.timezone),
             r.next_run.map_or_else(|| "-".to_owned(), time),
-            r.last_run.map_or_else(|| "-".to_owned(), time),
-            match (&r.last_outcome, r.failing) {
+            runs.last_run.map_or_else(|| "-".to_owned(), time),
+            match (runs.last_outcome, runs.failing) {
                 (Some(o), n) if n > 1 => format!("{o} ({n} in a row)"),
-                (Some(o), _) => o.clone(),
+                (Some(o), _) => o.to_owned(),
                 (None, _) => "-".to_owned(),
             },
-            if r.runs == 0 {
+            if runs.runs == 0 {
                 "-".to_owned()
             } else {
                 format!(
                     "{}/{} ({:.0}%)",
-                    r.succeeded,
-                    r.runs,
-                    f64::from(r.succeeded) * 100.0 / f64::from(r.runs)
+                    runs.succeeded,
+                    runs.runs,
+                    f64::from(runs.succeeded) * 100.0 / f64::from(runs.runs)
                 )
             },
         ]);
@@ -368,7 +297,8 @@ fn logs(
 }
 
 /// `skiff jobs run NAME`.
-fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
+fn run_now(stack: Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
+    let project = stack.name.clone();
     let run = RunKey {
         job: name.to_owned(),
         due: Utc::now(),
@@ -376,13 +306,13 @@ fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
     };
     record_history(
         Event::new(Utc::now(), Kind::JobStarted)
-            .project(&stack.name)
+            .project(&project)
             .service(&job.service)
             .trigger("cli")
             .detail(json!({"job": name, "run": run.id(), "due": run.due, "attempt": 0})),
     );
     let began = Instant::now();
-    let (code, output, error) = runtime()?.block_on(async {
+    let (code, output, error) = super::stack::runtime()?.block_on(async {
         let engine = if stack.is_process(&job.service) {
             None
         } else {
@@ -391,10 +321,10 @@ fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let processes =
             ProcessRuntime::new(&stack.name, &stack.state_dir, stack.processes.clone(), tx);
+        let host = Hosted { stack, processes };
         let runner = Runner {
-            stack,
+            host: &host,
             engine: engine.as_ref(),
-            processes: &processes,
         };
         let mut handle = match runner.launch(name, job, &run).await {
             Ok(h) => h,
@@ -421,7 +351,7 @@ fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
         Kind::JobFailed
     };
     let mut event = Event::new(Utc::now(), kind)
-        .project(&stack.name)
+        .project(&project)
         .service(&job.service)
         .trigger("cli")
         .detail(detail);
@@ -440,7 +370,7 @@ fn run_now(stack: &Stack, name: &str, job: &Job) -> miette::Result<ExitCode> {
 }
 
 /// Streams a run's output to stdout until it ends (Ctrl-C stops it); its exit code.
-async fn stream(runner: &Runner<'_>, handle: &mut Handle) -> Result<Option<i64>, String> {
+async fn stream(runner: &Runner<'_, Hosted>, handle: &mut Handle) -> Result<Option<i64>, String> {
     match handle {
         Handle::Container { id, .. } => {
             let id = id.clone();

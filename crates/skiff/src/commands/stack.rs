@@ -62,7 +62,7 @@ async fn engine_for(stack: &Stack) -> miette::Result<Option<Engine>> {
     }
 }
 
-fn runtime() -> miette::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> miette::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

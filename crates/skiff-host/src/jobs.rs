@@ -7,7 +7,8 @@
 //!
 //! [`Runner`] starts, waits for, stops and reads one run (`skiff jobs run` uses it in the
 //! foreground). [`schedule`] is the daemon's task per project: the pure
-//! [`skiff_jobs::Scheduler`] decides, this carries its decisions out and records them.
+//! [`skiff_jobs::Scheduler`] decides, this carries its decisions out and records them. Both
+//! reach the stack through [`JobHost`], which the binary's loaded stack implements.
 //!
 //! Crash safety: before a run starts, its due time is written to the project's job state
 //! (`<state>/<project>/jobs/state.json`, written under a temporary name and renamed), and a
@@ -33,7 +34,29 @@ use skiff_process::{InstanceId, Process, ProcessRuntime};
 use skiff_store::{Event, Kind};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::hybrid::{Hybrid, Stack};
+/// What jobs need of a stack on this host.
+pub trait JobHost: Send + Sync + 'static {
+    /// The Compose project name.
+    fn project(&self) -> &str;
+    /// Where process records and logs live (the project's directory is beneath).
+    fn state_dir(&self) -> &Path;
+    /// Whether the stack declares `service`.
+    fn declares(&self, service: &str) -> bool;
+    /// Whether `service` runs as host processes.
+    fn is_process(&self, service: &str) -> bool;
+    /// The container services, as the Docker driver has them.
+    fn docker(&self) -> &skiff_docker::project::Project;
+    /// The process services' runtime.
+    fn processes(&self) -> &ProcessRuntime;
+    /// The jobs of `x-skiff.jobs`.
+    fn jobs(&self) -> BTreeMap<String, Job>;
+    /// Before a process of `service` starts: how it reaches the containers it depends on.
+    fn prepare_process<'a>(
+        &'a self,
+        engine: Option<&'a Engine>,
+        service: &'a str,
+    ) -> impl std::future::Future<Output = ()> + Send + 'a;
+}
 
 /// Output kept per run, from its end.
 pub const OUTPUT_KEPT: usize = 64 * 1024;
@@ -41,7 +64,7 @@ pub const OUTPUT_KEPT: usize = 64 * 1024;
 pub const JOB_LABEL: &str = "dev.skiff.job";
 const DUE_LABEL: &str = "dev.skiff.job.due";
 const ATTEMPT_LABEL: &str = "dev.skiff.job.attempt";
-/// A run that started longer ago than this when found again is not waited for forever.
+/// How often a process run adopted from an earlier daemon (not our child) is looked at.
 const CHECK_EVERY: Duration = Duration::from_millis(250);
 
 /// A run that was started.
@@ -63,8 +86,8 @@ pub enum Handle {
 
 /// Where a project's job state, records and process logs live.
 #[must_use]
-pub fn jobs_dir(stack: &Stack) -> PathBuf {
-    stack.state_dir.join(&stack.name).join("jobs")
+pub fn jobs_dir(host: &impl JobHost) -> PathBuf {
+    host.state_dir().join(host.project()).join("jobs")
 }
 
 /// A name safe in a container name and a file name.
@@ -107,20 +130,19 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// Starts, waits for, stops and reads runs of one stack's jobs.
-pub struct Runner<'a> {
-    pub stack: &'a Stack,
+pub struct Runner<'a, H: JobHost> {
+    pub host: &'a H,
     pub engine: Option<&'a Engine>,
-    pub processes: &'a ProcessRuntime,
 }
 
-impl Runner<'_> {
+impl<H: JobHost> Runner<'_, H> {
     fn docker(&self) -> Result<DockerRuntime<'_>, String> {
         let engine = self
             .engine
             .ok_or_else(|| "no Docker Engine answers".to_owned())?;
         Ok(DockerRuntime {
             engine,
-            project: &self.stack.docker,
+            project: self.host.docker(),
             stop_timeout: Duration::from_secs(10),
             engine_restarts: false,
         })
@@ -132,11 +154,11 @@ impl Runner<'_> {
     /// The service is not declared or cannot run; the engine or the host refuses.
     pub async fn launch(&self, name: &str, job: &Job, run: &RunKey) -> Result<Handle, String> {
         let command = (!job.command.is_empty()).then_some(job.command.as_slice());
-        if !self.stack.declared.contains(&job.service) {
+        if !self.host.declares(&job.service) {
             return Err(format!("service {:?} is not declared", job.service));
         }
-        if self.stack.is_process(&job.service) {
-            let dir = jobs_dir(self.stack);
+        if self.host.is_process(&job.service) {
+            let dir = jobs_dir(self.host);
             let base = format!("{}@{}", safe(name), run.id());
             let log = dir.join(format!("{base}.log"));
             let record = dir.join(format!("{base}.json"));
@@ -150,16 +172,17 @@ impl Runner<'_> {
             // this due time was taken.
             write_atomic(&record, data.to_string().as_bytes())
                 .map_err(|e| format!("write {}: {e}", record.display()))?;
-            Hybrid::new(self.stack, self.engine, self.processes)
-                .prepare_process(&job.service)
-                .await;
+            self.host.prepare_process(self.engine, &job.service).await;
             let spec = self
-                .processes
+                .host
+                .processes()
                 .oneoff_spec(&job.service, command, log.clone())
                 .ok_or_else(|| format!("{:?} is not a process service", job.service))?;
-            let process =
-                Process::spawn(&InstanceId::new(&self.stack.name, &job.service, 0), &spec)
-                    .map_err(|e| e.to_string())?;
+            let process = Process::spawn(
+                &InstanceId::new(self.host.project(), &job.service, 0),
+                &spec,
+            )
+            .map_err(|e| e.to_string())?;
             data["pid"] = json!(process.pid());
             data["start_time"] = json!(process.start_time());
             write_atomic(&record, data.to_string().as_bytes())
@@ -175,7 +198,7 @@ impl Runner<'_> {
         let docker = self.docker()?;
         let container = format!(
             "{}-{}-job-{}-{}",
-            self.stack.name,
+            self.host.project(),
             job.service,
             safe(name),
             run.id()
@@ -247,14 +270,18 @@ impl Runner<'_> {
                 process: Some(p), ..
             } => p.stop().await.map(|_| ()).map_err(|e| e.to_string()),
             Handle::Process {
-                process: None, pid, ..
-            } => {
-                let group = nix::unistd::Pid::from_raw(*pid);
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGTERM);
-                tokio::time::sleep(Duration::from_secs(10)).await;
-                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-                Ok(())
-            }
+                process: None,
+                pid,
+                record,
+                ..
+            } => skiff_process::stop_process_group(
+                &record.display().to_string(),
+                *pid,
+                skiff_process::Signal::SIGTERM,
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|e| e.to_string()),
         }
     }
 
@@ -312,7 +339,7 @@ impl Runner<'_> {
     pub async fn found(&self) -> Vec<(RunKey, Handle, bool)> {
         let mut out = Vec::new();
         if let Ok(docker) = self.docker()
-            && let Ok(list) = docker.engine.oneoffs(&self.stack.name, JOB_LABEL).await
+            && let Ok(list) = docker.engine.oneoffs(self.host.project(), JOB_LABEL).await
         {
             for c in list {
                 let (Some(job), Some(due), attempt) = (
@@ -347,7 +374,7 @@ impl Runner<'_> {
                 ));
             }
         }
-        let dir = jobs_dir(self.stack);
+        let dir = jobs_dir(self.host);
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let path = entry.path();
             if path.extension().is_none_or(|e| e != "json")
@@ -406,27 +433,19 @@ fn read_state(dir: &Path) -> BTreeMap<String, DateTime<Utc>> {
         .unwrap_or_default()
 }
 
-/// The jobs a stack declares.
-#[must_use]
-pub fn declared(stack: &Stack) -> BTreeMap<String, Job> {
-    skiff_compose::extension::decode_json(&stack.source.canonical, &stack.source.left_out)
-        .map(|e| e.project.jobs)
-        .unwrap_or_default()
-}
-
 /// A run that ended, as its task reports it.
 type Finished = (RunKey, Outcome);
 type Done = mpsc::UnboundedSender<Finished>;
 
 /// The daemon's jobs task of one project: told of each new deploy; dropped to stop
 /// scheduling (runs going then finish and are recorded).
-pub struct Jobs {
-    tx: mpsc::UnboundedSender<Arc<crate::host_world::Hosted>>,
+pub struct Jobs<H> {
+    tx: mpsc::UnboundedSender<Arc<H>>,
 }
 
-impl Jobs {
+impl<H> Jobs<H> {
     /// The project was deployed again: its jobs and configuration from now on.
-    pub fn update(&self, hosted: Arc<crate::host_world::Hosted>) {
+    pub fn update(&self, hosted: Arc<H>) {
         let _ = self.tx.send(hosted);
     }
 }
@@ -452,14 +471,14 @@ impl Recorder {
 }
 
 /// Starts the daemon's jobs task of a project.
-pub fn schedule(
-    hosted: Arc<crate::host_world::Hosted>,
+pub fn schedule<H: JobHost>(
+    hosted: Arc<H>,
     engine: Option<Engine>,
     sink: Arc<Mutex<Option<Sink>>>,
-) -> Jobs {
+) -> Jobs<H> {
     let (tx, rx) = mpsc::unbounded_channel();
     let recorder = Recorder {
-        project: hosted.stack.name.clone(),
+        project: hosted.project().to_owned(),
         sink,
     };
     tokio::spawn(task(hosted, engine.map(Arc::new), recorder, rx));
@@ -478,21 +497,20 @@ fn specs(jobs: &BTreeMap<String, Job>) -> Vec<skiff_jobs::JobSpec> {
         .collect()
 }
 
-async fn task(
-    mut hosted: Arc<crate::host_world::Hosted>,
+async fn task<H: JobHost>(
+    mut hosted: Arc<H>,
     engine: Option<Arc<Engine>>,
     recorder: Recorder,
-    mut updates: mpsc::UnboundedReceiver<Arc<crate::host_world::Hosted>>,
+    mut updates: mpsc::UnboundedReceiver<Arc<H>>,
 ) {
     let (tx, mut done) = mpsc::unbounded_channel::<Finished>();
-    let mut jobs = declared(&hosted.stack);
-    let dir = jobs_dir(&hosted.stack);
+    let mut jobs = hosted.jobs();
+    let dir = jobs_dir(hosted.as_ref());
     let mut state = read_state(&dir);
     let found = {
         let runner = Runner {
-            stack: &hosted.stack,
+            host: hosted.as_ref(),
             engine: engine.as_deref(),
-            processes: &hosted.processes,
         };
         runner.found().await
     };
@@ -597,7 +615,7 @@ async fn task(
             update = updates.recv() => match update {
                 Some(new) => {
                     hosted = new;
-                    jobs = declared(&hosted.stack);
+                    jobs = hosted.jobs();
                     scheduler.update(specs(&jobs), Utc::now());
                 }
                 // Released: no more runs; those going finish and are recorded.
@@ -610,8 +628,8 @@ async fn task(
 
 /// Starts a run and follows it to its end.
 #[expect(clippy::too_many_arguments, reason = "one run's whole context")]
-async fn start(
-    hosted: Arc<crate::host_world::Hosted>,
+async fn start<H: JobHost>(
+    hosted: Arc<H>,
     engine: Option<Arc<Engine>>,
     recorder: Recorder,
     tx: Done,
@@ -630,9 +648,8 @@ async fn start(
     );
     let launched = {
         let runner = Runner {
-            stack: &hosted.stack,
+            host: hosted.as_ref(),
             engine: engine.as_deref(),
-            processes: &hosted.processes,
         };
         runner.launch(&run.job, &job, &run).await
     };
@@ -665,8 +682,8 @@ async fn start(
 
 /// Waits for a run (stopping it when told), records how it ended, removes what is left.
 #[expect(clippy::too_many_arguments, reason = "one run's whole context")]
-async fn follow(
-    hosted: Arc<crate::host_world::Hosted>,
+async fn follow<H: JobHost>(
+    hosted: Arc<H>,
     engine: Option<Arc<Engine>>,
     recorder: Recorder,
     tx: Done,
@@ -677,9 +694,8 @@ async fn follow(
     adopted: bool,
 ) {
     let runner = Runner {
-        stack: &hosted.stack,
+        host: hosted.as_ref(),
         engine: engine.as_deref(),
-        processes: &hosted.processes,
     };
     let began = Instant::now();
     let mut why = None;
