@@ -134,9 +134,20 @@ fn up_converges_in_dependency_order_and_a_second_up_does_nothing() {
         ),
         "db"
     );
+    // As docker compose does, the next up runs the completed one-shot again
+    // and touches nothing else.
     let again = s.ok(&["up", "-d"]);
-    assert!(again.contains("Nothing to do"), "{again}");
-    assert!(s.ok(&["plan"]).contains("No changes"));
+    assert!(
+        again.contains("container skiffit-basic-migrate-1: start (stopped)"),
+        "{again}"
+    );
+    for other in ["web-1", "web-2", "db-1", ": create", ": recreate"] {
+        assert!(!again.contains(other), "{other} in {again}");
+    }
+    assert!(
+        s.ok(&["plan"])
+            .contains("Plan: 0 to create, 0 to recreate, 1 to start, 0 to remove.")
+    );
     s.ok(&["down", "-v"]);
     assert!(containers(&s.name).is_empty());
 }
@@ -158,7 +169,29 @@ fn plan_names_the_changed_field_and_up_recreates_only_that_service() {
     assert!(!plan.contains("db-1"), "{plan}");
     let json = s.skiff(&["plan", "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json plan");
-    assert_eq!(v["actions"].as_array().map(Vec::len), Some(2));
+    let mut actions: Vec<String> = v["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["action"].as_str().unwrap_or("?"),
+                a["name"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    actions.sort();
+    // Both web replicas change; the completed one-shot runs again, as compose runs it.
+    assert_eq!(
+        actions,
+        [
+            "recreate skiffit-change-web-1",
+            "recreate skiffit-change-web-2",
+            "start skiffit-change-migrate-1"
+        ],
+        "{v}"
+    );
     s.ok(&["up", "-d"]);
     assert_eq!(
         inspect("skiffit-change-db-1", "{{.Id}}"),
@@ -168,7 +201,10 @@ fn plan_names_the_changed_field_and_up_recreates_only_that_service() {
     assert!(
         inspect("skiffit-change-web-1", "{{range .Config.Env}}{{.}} {{end}}").contains("LEVEL=2")
     );
-    assert!(s.ok(&["plan"]).contains("No changes"));
+    assert!(
+        s.ok(&["plan"])
+            .contains("Plan: 0 to create, 0 to recreate, 1 to start, 0 to remove.")
+    );
     // Scale down through --scale, then orphans.
     s.ok(&["up", "-d", "--scale", "web=1"]);
     assert_eq!(
