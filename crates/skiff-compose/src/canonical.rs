@@ -64,32 +64,34 @@ const TRANSFORMS: &[(&str, Transform)] = &[
     ("include.*", Transform::Include),
 ];
 
-/// Rewrites short syntaxes into long forms.
+/// Rewrites short syntaxes into long forms. `lenient` (loading without interpolation, as
+/// compose-go's `ignoreParseError`) keeps a port, volume or `key=value` list that does not
+/// parse as written (`"${PORT}:80"`) instead of refusing it.
 ///
 /// # Errors
 /// A value of a type its field does not allow, or an unparsable short syntax.
-pub fn canonical(node: &mut Node) -> Result<()> {
-    transform(node, &TreePath::root())
+pub fn canonical(node: &mut Node, lenient: bool) -> Result<()> {
+    transform(node, &TreePath::root(), lenient)
 }
 
-fn transform(node: &mut Node, path: &TreePath) -> Result<()> {
+fn transform(node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
     if let Some((_, t)) = TRANSFORMS.iter().find(|(p, _)| path.matches(p)) {
-        return apply(*t, node, path);
+        return apply(*t, node, path, lenient);
     }
-    recurse(node, path)
+    recurse(node, path, lenient)
 }
 
-fn recurse(node: &mut Node, path: &TreePath) -> Result<()> {
+fn recurse(node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
-                transform(v, &path.next(&k.name))?;
+                transform(v, &path.next(&k.name), lenient)?;
             }
         }
         Value::Seq(items) => {
             let next = path.next("[]");
             for item in items {
-                transform(item, &next)?;
+                transform(item, &next, lenient)?;
             }
         }
         _ => {}
@@ -111,12 +113,12 @@ fn single_key(name: &str, value: Node) -> Node {
     Node::new(Value::Map(m), span)
 }
 
-fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
+fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
     let span = node.span;
     match t {
         Transform::Service => {
             if node.as_map().is_some() {
-                recurse(node, path)?;
+                recurse(node, path, lenient)?;
             }
         }
         Transform::FileMount => match &node.value {
@@ -137,6 +139,9 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
                 for item in items {
                     let s = item.as_str().unwrap_or_default();
                     let Some((k, v)) = s.split_once('=') else {
+                        if lenient {
+                            return Ok(());
+                        }
                         return Err(LoadError::at(
                             item.span,
                             format!("{path}: invalid value {item}, expected key=value"),
@@ -222,12 +227,12 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
             }
         }
         Transform::Extends => match &node.value {
-            Value::Map(_) => recurse(node, path)?,
+            Value::Map(_) => recurse(node, path, lenient)?,
             Value::String(_) => *node = single_key("service", node.clone()),
             _ => return Err(invalid(node, path, "extends")),
         },
         Transform::Gpus => match &node.value {
-            Value::Seq(_) => recurse(node, path)?,
+            Value::Seq(_) => recurse(node, path, lenient)?,
             Value::String(_) => {
                 let mut m = Map::new();
                 m.insert(Key::from("count"), Node::string("all"));
@@ -256,8 +261,11 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
         Transform::VolumeMount => match &node.value {
             Value::Map(_) => {}
             Value::String(s) => {
-                let mut parsed = crate::volume_spec::parse_volume(s)
-                    .map_err(|e| LoadError::at(span, e.to_string()))?;
+                let mut parsed = match crate::volume_spec::parse_volume(s) {
+                    Ok(parsed) => parsed,
+                    Err(_) if lenient => return Ok(()),
+                    Err(e) => return Err(LoadError::at(span, e.to_string())),
+                };
                 if let Some(serde_json::Value::String(t)) = parsed.get_mut("target")
                     && !t.is_empty()
                 {
@@ -277,6 +285,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
                     [s] => (*s, *s, "rwm"),
                     [s, d] => (*s, *d, "rwm"),
                     [s, d, p] => (*s, *d, *p),
+                    _ if lenient => ("", "", "rwm"),
                     _ => {
                         return Err(LoadError::at(
                             span,
@@ -302,8 +311,14 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
                 match &item.value {
                     Value::Map(_) => out.push(item.clone()),
                     Value::Int(_) | Value::String(_) => {
-                        let parsed = crate::port_spec::parse_port(&item.to_json())
-                            .map_err(|e| LoadError::at(item.span, e.to_string()))?;
+                        let parsed = match crate::port_spec::parse_port(&item.to_json()) {
+                            Ok(parsed) => parsed,
+                            // As written, the whole list (compose-go keeps it so).
+                            Err(_) if lenient && matches!(item.value, Value::String(_)) => {
+                                return Ok(());
+                            }
+                            Err(e) => return Err(LoadError::at(item.span, e.to_string())),
+                        };
                         for p in parsed {
                             let mut n = Node::from_json(&serde_json::Value::Object(p));
                             n.span = item.span;
@@ -316,7 +331,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
             node.value = Value::Seq(out);
         }
         Transform::Build => match &node.value {
-            Value::Map(_) => recurse(node, path)?,
+            Value::Map(_) => recurse(node, path, lenient)?,
             Value::String(_) => *node = single_key("context", node.clone()),
             _ => return Err(invalid(node, path, "build")),
         },
@@ -358,7 +373,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath) -> Result<()> {
             if node.as_map().is_none() {
                 return Err(invalid(node, path, "resource"));
             }
-            recurse(node, path)?;
+            recurse(node, path, lenient)?;
             let Some(m) = node.as_map_mut() else {
                 return Ok(());
             };

@@ -400,7 +400,7 @@ impl<'f> Loader<'f> {
                 interpolate(&mut cfg, &lookup)?;
             }
             if opts.extends {
-                self.apply_extends(&mut cfg, &file.path, opts, tracker, &resets)?;
+                self.apply_extends(&mut cfg, &file.path, opts, env, tracker, &resets)?;
             }
             resets.apply(&mut dict);
             if opts.include {
@@ -416,7 +416,7 @@ impl<'f> Loader<'f> {
                     m.shift_remove("version");
                 }
             }
-            canonical(&mut dict)?;
+            canonical(&mut dict, !opts.interpolate)?;
             omit_empty(&mut dict);
             enforce_unicity(&mut dict)?;
             last_resets = resets;
@@ -429,6 +429,7 @@ impl<'f> Loader<'f> {
         cfg: &mut Node,
         filename: &str,
         opts: &FileOptions,
+        env: &Env,
         tracker: &Tracker,
         post: &ResetPaths,
     ) -> Result<()> {
@@ -446,7 +447,7 @@ impl<'f> Loader<'f> {
         let names: Vec<String> = services.keys().map(|k| k.name.clone()).collect();
         for name in names {
             let merged =
-                self.service_extends(&name, &mut services, filename, opts, tracker, post)?;
+                self.service_extends(&name, &mut services, filename, opts, env, tracker, post)?;
             if let Some(slot) = services.get_mut(name.as_str())
                 && let Some(m) = merged
             {
@@ -459,12 +460,17 @@ impl<'f> Loader<'f> {
         Ok(())
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the phases' inputs one to one"
+    )]
     fn service_extends(
         &mut self,
         name: &str,
         services: &mut Map,
         filename: &str,
         opts: &FileOptions,
+        env: &Env,
         tracker: &Tracker,
         post: &ResetPaths,
     ) -> Result<Option<Node>> {
@@ -509,7 +515,7 @@ impl<'f> Loader<'f> {
                 return Err(LoadError::at(file.span, "extends.file must be a string"));
             };
             let (s, p) = self
-                .extends_base_from_file(name, &reference, filename, ref_path, opts, tracker)
+                .extends_base_from_file(name, &reference, filename, ref_path, opts, env, tracker)
                 .map_err(|e| e.or_at(file.span))?;
             base_services = s;
             processor = p;
@@ -538,6 +544,7 @@ impl<'f> Loader<'f> {
             services_ref,
             &base_file,
             opts,
+            env,
             &tracker,
             &processor,
         )?;
@@ -565,6 +572,10 @@ impl<'f> Loader<'f> {
         Ok(Some(merged))
     }
 
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "mirrors the phases' inputs one to one"
+    )]
     fn extends_base_from_file(
         &mut self,
         name: &str,
@@ -572,6 +583,7 @@ impl<'f> Loader<'f> {
         path: &str,
         ref_path: &str,
         opts: &FileOptions,
+        env: &Env,
         tracker: &Tracker,
     ) -> Result<(Map, ResetPaths)> {
         let local = if ref_path.starts_with('/') {
@@ -597,7 +609,7 @@ impl<'f> Loader<'f> {
             },
             &file_opts,
             &local_dir,
-            &IndexMap::new(),
+            env,
             tracker,
             Node::map(Map::new()),
             &[],

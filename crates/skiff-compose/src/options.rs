@@ -46,6 +46,12 @@ pub struct Request {
     pub resolve_paths: bool,
     pub consistency: bool,
     pub resolve_environment: bool,
+    /// Reads `env_file`s into `environment` (off for `config --hash`: compose hashes the
+    /// entries as written, so editing an env file does not change the printed hash).
+    pub read_env_files: bool,
+    /// Stops after the model (compose-go's `LoadModel`, what `config --no-interpolate`
+    /// prints): no profiles, env files, checks or binding; `Loaded::project` is empty.
+    pub model_only: bool,
 }
 
 impl Request {
@@ -60,6 +66,7 @@ impl Request {
             resolve_paths: true,
             consistency: true,
             resolve_environment: true,
+            read_env_files: true,
             ..Request::default()
         }
     }
@@ -280,7 +287,13 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     let details = ConfigDetails {
         working_dir: wd.clone(),
         files: config_files,
-        environment: env.clone(),
+        // compose-go's LoadModel reads the files with no environment: only an include's own
+        // env_file resolves anything in the model.
+        environment: if req.model_only {
+            IndexMap::new()
+        } else {
+            env.clone()
+        },
     };
     let mut loader = Loader::new(files, opts.home.clone());
     let result = loader.load_model(&details, &mut opts);
@@ -296,6 +309,19 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             "project name can't be empty. Use `--project-name` to set a valid name",
         ));
     }
+    if req.model_only {
+        return Ok(Loaded {
+            project: skiff_model::compose::Project::default(),
+            extensions: crate::extension::Extensions::default(),
+            disabled: crate::node::Map::new(),
+            model,
+            sources: loader.sources,
+            name: opts.project_name,
+            working_dir: wd,
+            config_files: details.files.iter().map(|f| f.path.clone()).collect(),
+            environment: env,
+        });
+    }
     let mut fin_env = env.clone();
     fin_env.insert("COMPOSE_PROJECT_NAME".to_owned(), opts.project_name.clone());
     let disabled = finish(
@@ -306,6 +332,7 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             profiles: &profiles,
             consistency: req.consistency,
             resolve_environment: req.resolve_environment,
+            read_env_files: req.read_env_files,
             selected: &req.services,
         },
     )?;

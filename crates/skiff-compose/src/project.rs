@@ -14,6 +14,7 @@ pub struct Finish<'a> {
     pub profiles: &'a [String],
     pub consistency: bool,
     pub resolve_environment: bool,
+    pub read_env_files: bool,
     /// Services named on the command line (they enable their profiles).
     pub selected: &'a [String],
 }
@@ -599,6 +600,12 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
                     v.value = Value::String(found.clone());
                 }
             }
+        }
+        if !f.read_env_files {
+            if let Some(slot) = m.get_mut("environment") {
+                slot.value = Value::Map(service_env);
+            }
+            continue;
         }
         // As compose-go: env files are read into a map that starts as the service's own
         // environment, so a later file sees what earlier ones (and the service) defined.

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use skiff_compose::{Request, compose_json, escape_dollars};
+use skiff_compose::{Request, escape_dollars};
 
 use crate::cli::{ConfigArgs, Format, ProjectArgs};
 use crate::commands::write_stdout;
@@ -45,12 +45,21 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
     req.consistency = !args.no_consistency;
     req.resolve_environment = !args.no_env_resolution;
     req.services.clone_from(&args.service_names);
+    // Compose hashes a service with its env_file entries as written, not what they hold:
+    // `config --hash` changes when an entry is renamed, not when a file is edited. (The
+    // label on a container carries the hash of the resolved service, so editing the file
+    // still recreates it on `up`, in both tools.)
+    req.read_env_files = args.hash.is_none();
+    // Without interpolation compose prints the model, before the project is made of it.
+    req.model_only = args.no_interpolate
+        && args.hash.is_none()
+        && !(args.volumes || args.networks || args.profiles || args.images);
     let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
         .map_err(|(e, sources)| report(e, &sources))?;
     // Without interpolation the tree may not bind to Compose's types (`replicas: ${N}`), so it
     // is printed as loaded, as the reference does.
-    let project_json = if args.no_interpolate {
-        compose_json(&loaded.model)
+    let project_json = if req.model_only {
+        without_secret_values(sorted(loaded.model.to_json()))
     } else {
         loaded.project.to_json_value()
     };
@@ -118,10 +127,15 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
-    if let Some(path) = &args.output {
-        std::fs::write(path, format!("{text}\n"))
-            .map_err(|e| miette::miette!("cannot write {path}: {e}"))?;
+    // An empty list (`--volumes` of a stack without volumes) prints nothing, as compose does.
+    let text = if text.is_empty() {
+        text
     } else {
+        format!("{text}\n")
+    };
+    if let Some(path) = &args.output {
+        std::fs::write(path, &text).map_err(|e| miette::miette!("cannot write {path}: {e}"))?;
+    } else if !text.is_empty() {
         write_stdout(&text)?;
     }
     Ok(ExitCode::SUCCESS)
@@ -176,4 +190,32 @@ fn config_hashes(project: &serde_json::Value, wanted: &str) -> miette::Result<St
         ));
     }
     Ok(lines.join("\n"))
+}
+
+/// Keys in byte order at every level, as Go prints a map (the model is one).
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}
+
+/// The model keeps a secret's value read from the environment (`x-#value`); compose prints
+/// it there, skiff never prints a secret.
+fn without_secret_values(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(secrets) = v.get_mut("secrets").and_then(|s| s.as_object_mut()) {
+        for s in secrets.values_mut() {
+            if let Some(m) = s.as_object_mut() {
+                m.shift_remove("x-#value");
+            }
+        }
+    }
+    v
 }
