@@ -14,6 +14,7 @@ pub mod envfile;
 pub mod error;
 pub mod extension;
 pub mod fs;
+pub mod goyaml;
 pub mod interpolate;
 pub mod loader;
 pub mod merge;

@@ -119,6 +119,10 @@ fn resolve(node: &mut Node, env: Env<'_>, keep_empty: bool) {
                     items.push(item);
                 }
             }
+            // compose-go's result is a nil list: null in the model.
+            if items.is_empty() {
+                node.value = Value::Null;
+            }
         }
         Value::Map(m) => {
             let old = std::mem::take(m);
@@ -169,7 +173,6 @@ fn normalize_networks(dict: &mut Node) {
         }
     }
     let Some(top) = dict.as_map_mut() else { return };
-    let has_networks = top.contains_key("networks");
     if uses_default {
         let networks = top
             .entry(Key::from("networks"))
@@ -182,13 +185,6 @@ fn normalize_networks(dict: &mut Node) {
         {
             m.insert(Key::from("default"), Node::null());
         }
-    } else if has_networks
-        && top
-            .get("networks")
-            .and_then(Node::as_map)
-            .is_some_and(Map::is_empty)
-    {
-        top.shift_remove("networks");
     }
 }
 

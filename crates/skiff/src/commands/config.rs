@@ -112,23 +112,30 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
             .unwrap_or_default()
     } else {
         let out = if args.no_interpolate {
-            project_json
+            project_json.clone()
         } else {
-            escape_dollars(project_json)
+            escape_dollars(project_json.clone())
         };
         match args.format {
             Format::Json => {
                 refuse_ssh_paths_in_json(&loaded.project)?;
                 serde_json::to_string_pretty(&out).map_err(|e| miette::miette!("{e}"))?
             }
-            Format::Yaml => serde_saphyr::to_string(&out).map_err(|e| miette::miette!("{e}"))?,
+            Format::Yaml if args.no_interpolate => skiff_compose::goyaml::to_string(&out),
+            Format::Yaml => {
+                let view = skiff_compose::goyaml::compose_yaml_view(
+                    &project_json,
+                    &loaded.model.to_json(),
+                );
+                skiff_compose::goyaml::to_string(&escape_dollars(view))
+            }
         }
     };
     if args.quiet {
         return Ok(ExitCode::SUCCESS);
     }
     // An empty list (`--volumes` of a stack without volumes) prints nothing, as compose does.
-    let text = if text.is_empty() {
+    let text = if text.is_empty() || text.ends_with('\n') {
         text
     } else {
         format!("{text}\n")
