@@ -380,34 +380,9 @@ fn is_base60(s: &str) -> bool {
     any
 }
 
-/// The timestamp forms yaml.v3 accepts: a date, optionally with a time.
+/// The timestamp forms yaml.v3 accepts.
 fn is_timestamp(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 10 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return false;
-    }
-    // yyyy-m?m-d?d, then nothing or [Tt ] and a time.
-    let rest = &s[5..];
-    let mut it = rest.splitn(2, '-');
-    let (Some(month), Some(tail)) = (it.next(), it.next()) else {
-        return false;
-    };
-    if month.is_empty() || month.len() > 2 || !month.bytes().all(|c| c.is_ascii_digit()) {
-        return false;
-    }
-    let day_len = tail.bytes().take_while(u8::is_ascii_digit).count();
-    if day_len == 0 || day_len > 2 {
-        return false;
-    }
-    let after = &tail[day_len..];
-    if after.is_empty() {
-        return true;
-    }
-    let Some(time) = after.strip_prefix(['T', 't', ' ']) else {
-        return false;
-    };
-    let hour_len = time.bytes().take_while(u8::is_ascii_digit).count();
-    (1..=2).contains(&hour_len) && time[hour_len..].starts_with(':')
+    crate::yaml::go_timestamp(s).is_some()
 }
 
 /// yaml.v3's order for map keys: letters before other characters, runs of digits compared

@@ -137,7 +137,7 @@ impl ResetPaths {
                             Self::collect(&mut item, path, out);
                             items.push(item);
                         }
-                        MergeTag::None => {
+                        MergeTag::None | MergeTag::Timestamp => {
                             Self::collect(&mut item, path, out);
                             items.push(item);
                         }

@@ -49,6 +49,10 @@ pub enum MergeTag {
     Reset,
     /// `!override`: replace the inherited value instead of merging into it.
     Override,
+    /// An unquoted timestamp (`2024-01-02`): Go's YAML decodes it as a time, which compose's
+    /// schema refuses outside `x-*` extensions; the value holds it in RFC 3339, as compose
+    /// prints it there.
+    Timestamp,
 }
 
 /// A value with its source position.

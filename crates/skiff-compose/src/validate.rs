@@ -129,5 +129,39 @@ fn check_volume(node: &Node, path: &TreePath) -> Result<()> {
 /// # Errors
 /// The first rule broken, with its position.
 pub fn check_schema(dict: &Node, _sources: &Sources) -> Result<()> {
+    no_timestamps(dict, &mut Vec::new())?;
     crate::schema::validate(dict)
+}
+
+/// Compose's schema refuses a YAML timestamp anywhere but under an `x-*` key (Go's YAML
+/// decodes `2024-01-02` as a time, which is no JSON type).
+fn no_timestamps(node: &Node, path: &mut Vec<String>) -> Result<()> {
+    if node.tag == crate::node::MergeTag::Timestamp {
+        return Err(LoadError::at(
+            node.span,
+            format!("{} invalid jsonType time.Time", path.join(".")),
+        )
+        .with_help("quote it (\"2024-01-02\") to keep it as text"));
+    }
+    match &node.value {
+        crate::node::Value::Map(m) => {
+            for (k, v) in m {
+                if k.name.starts_with("x-") {
+                    continue;
+                }
+                path.push(k.name.clone());
+                no_timestamps(v, path)?;
+                path.pop();
+            }
+        }
+        crate::node::Value::Seq(items) => {
+            for (i, v) in items.iter().enumerate() {
+                path.push(i.to_string());
+                no_timestamps(v, path)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }

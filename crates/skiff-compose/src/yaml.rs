@@ -388,12 +388,97 @@ fn resolve_scalar(
         }
         // Other local tags decode as their plain value, as Compose's library does.
     }
-    let value = if style == ScalarStyle::Plain {
-        resolve_plain(text)
+    if style == ScalarStyle::Plain {
+        if let Some(time) = go_timestamp(text) {
+            return Ok((Value::String(time), MergeTag::Timestamp));
+        }
+        return Ok((resolve_plain(text), MergeTag::None));
+    }
+    Ok((Value::String(text.to_owned()), MergeTag::None))
+}
+
+/// A plain scalar Go's yaml.v3 reads as a timestamp (`2006-1-2`, `2006-1-2T15:4:5Z07:00`
+/// with `t` or `T`, `2006-1-2 15:4:5` in UTC, seconds with an optional fraction), written
+/// as Go writes the time in RFC 3339.
+#[must_use]
+pub fn go_timestamp(text: &str) -> Option<String> {
+    fn num(s: &str, min: usize, max: usize) -> Option<(u32, &str)> {
+        let n = s.bytes().take_while(u8::is_ascii_digit).count();
+        if n < min || n > max {
+            return None;
+        }
+        Some((s[..n].parse().ok()?, &s[n..]))
+    }
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let (year, rest) = num(text, 4, 4)?;
+    let (month, rest) = num(rest.strip_prefix('-')?, 1, 2)?;
+    let (day, rest) = num(rest.strip_prefix('-')?, 1, 2)?;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    let date = format!("{year:04}-{month:02}-{day:02}");
+    if rest.is_empty() {
+        return Some(format!("{date}T00:00:00Z"));
+    }
+    let (zoned, rest) = if let Some(r) = rest.strip_prefix(['T', 't']) {
+        (true, r)
     } else {
-        Value::String(text.to_owned())
+        (false, rest.strip_prefix(' ')?)
     };
-    Ok((value, MergeTag::None))
+    let (hour, rest) = num(rest, 1, 2)?;
+    let (minute, rest) = num(rest.strip_prefix(':')?, 1, 2)?;
+    let (second, mut rest) = num(rest.strip_prefix(':')?, 1, 2)?;
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut fraction = String::new();
+    if let Some(r) = rest.strip_prefix('.') {
+        let n = r.bytes().take_while(u8::is_ascii_digit).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        fraction = r[..n].trim_end_matches('0').to_owned();
+        rest = &r[n..];
+    }
+    let frac = if fraction.is_empty() {
+        String::new()
+    } else {
+        format!(".{fraction}")
+    };
+    let zone = if !zoned {
+        if !rest.is_empty() {
+            return None;
+        }
+        "Z".to_owned()
+    } else if rest == "Z" {
+        "Z".to_owned()
+    } else {
+        let sign = rest.chars().next().filter(|c| *c == '+' || *c == '-')?;
+        let (zh, r) = num(&rest[1..], 2, 2)?;
+        let (zm, r) = num(r.strip_prefix(':')?, 2, 2)?;
+        if !r.is_empty() || zh > 23 || zm > 59 {
+            return None;
+        }
+        if zh == 0 && zm == 0 {
+            "Z".to_owned()
+        } else {
+            format!("{sign}{zh:02}:{zm:02}")
+        }
+    };
+    Some(format!(
+        "{date}T{hour:02}:{minute:02}:{second:02}{frac}{zone}"
+    ))
+}
+
+fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 /// Resolves an untagged plain scalar.
@@ -555,8 +640,31 @@ mod tests {
         assert_eq!(j["f"], 8.0);
         assert_eq!(j["g"], "1");
         assert!(j["h"].is_null());
-        assert_eq!(j["i"], "2001-12-14");
+        // A time, as Go's YAML reads it (the schema refuses it outside extensions).
+        assert_eq!(j["i"], "2001-12-14T00:00:00Z");
+        assert_eq!(n.get("i").expect("i").tag, MergeTag::Timestamp);
         assert_eq!(j["j"], 31);
+    }
+
+    #[test]
+    fn timestamps_as_go_reads_and_writes_them() {
+        for (text, want) in [
+            ("2024-1-2", Some("2024-01-02T00:00:00Z")),
+            (
+                "2001-12-14t21:59:43.10-05:00",
+                Some("2001-12-14T21:59:43.1-05:00"),
+            ),
+            ("2001-12-14T21:59:43Z", Some("2001-12-14T21:59:43Z")),
+            ("2001-12-14 21:59:43.10", Some("2001-12-14T21:59:43.1Z")),
+            ("2001-12-14T01:02:03+00:00", Some("2001-12-14T01:02:03Z")),
+            ("2001-12-14 21:59:43.10 -5", None),
+            ("2024-13-02", None),
+            ("2023-02-29", None),
+            ("20240102", None),
+            ("2024-01-02x", None),
+        ] {
+            assert_eq!(go_timestamp(text).as_deref(), want, "{text}");
+        }
     }
 
     #[test]

@@ -88,6 +88,20 @@ fn yaml_syntax_error_points_at_line_and_column() {
 }
 
 #[test]
+fn an_unquoted_date_is_refused_where_compose_refuses_it() {
+    let dir = project(&[(
+        "compose.yaml",
+        "services:\n  web:\n    image: a\n    labels:\n      released: 2024-01-02\n",
+    )]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(
+        err.contains("compose.yaml:5:17: services.web.labels.released invalid jsonType time.Time"),
+        "{err}"
+    );
+    assert!(err.contains("quote it"), "{err}");
+}
+
+#[test]
 fn duplicate_key_names_both_lines() {
     let dir = project(&[(
         "compose.yaml",
