@@ -385,14 +385,35 @@ fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
 /// due; the reference prints such trees as they are, so binding failures are not errors then.
 fn bind(model: &Node, interpolated: bool) -> Result<skiff_model::compose::Project> {
     let json = crate::compose_json(model);
-    match skiff_model::compose::project_from_value(json) {
+    match skiff_model::compose::project_from_value_at(json) {
         Ok(p) => {
             check_bound(&p)?;
             Ok(p)
         }
-        Err(e) if interpolated => Err(LoadError::new(format!("invalid project: {e}"))),
+        Err((path, e)) if interpolated => Err(located(model, &path, &e.to_string())),
         Err(_) => Ok(skiff_model::compose::Project::default()),
     }
+}
+
+/// A binding error at the node the path leads to (as deep as the model goes), naming the
+/// field as compose does.
+fn located(model: &Node, path: &[String], message: &str) -> LoadError {
+    let mut node = model;
+    for p in path {
+        let next = match &node.value {
+            Value::Map(m) => m.get(p.as_str()),
+            Value::Seq(items) => p.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => node = n,
+            None => break,
+        }
+    }
+    if path.is_empty() {
+        return LoadError::new(format!("invalid project: {message}"));
+    }
+    LoadError::at(node.span, format!("{}: {message}", path.join(".")))
 }
 
 /// Checks compose-go makes on the bound project. In a service's `networks`, a key starting

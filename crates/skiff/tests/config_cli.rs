@@ -102,6 +102,27 @@ fn an_unquoted_date_is_refused_where_compose_refuses_it() {
 }
 
 #[test]
+fn a_bad_duration_is_located_in_the_file_that_set_it() {
+    let dir = project(&[
+        (
+            "compose.yaml",
+            "services:\n  web:\n    image: a\n    healthcheck:\n      interval: 10s\n",
+        ),
+        (
+            "compose.override.yaml",
+            "services:\n  web:\n    healthcheck:\n      interval: 10x\n",
+        ),
+    ]);
+    let err = stderr_of(skiff(dir.path()).arg("config"));
+    assert!(
+        err.contains(
+            "compose.override.yaml:4:17: services.web.healthcheck.interval: time: unknown unit \"x\""
+        ),
+        "{err}"
+    );
+}
+
+#[test]
 fn duplicate_key_names_both_lines() {
     let dir = project(&[(
         "compose.yaml",

@@ -218,6 +218,31 @@ pub fn project_from_value(mut v: Value) -> Result<Project, serde_json::Error> {
     Project::deserialize(v)
 }
 
+/// [`project_from_value`], and on failure where in the tree it failed: the keys and indexes
+/// from the top (`["services", "web", "healthcheck", "interval"]`).
+///
+/// # Errors
+/// As [`project_from_value`].
+pub fn project_from_value_at(mut v: Value) -> Result<Project, (Vec<String>, serde_json::Error)> {
+    if !v.is_object() {
+        return project_from_value(v).map_err(|e| (Vec::new(), e));
+    }
+    park_extensions(&mut v, &mut Vec::new());
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e
+            .path()
+            .iter()
+            .filter_map(|s| match s {
+                serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                serde_path_to_error::Segment::Enum { variant } => Some(variant.clone()),
+                serde_path_to_error::Segment::Unknown => None,
+            })
+            .collect();
+        (path, e.into_inner())
+    })
+}
+
 /// Mappings whose keys are user-chosen names, never extensions.
 const USER_DEFINED_KEYS: &[&[&str]] = &[
     &["services"],
