@@ -433,33 +433,36 @@ impl<'f> Loader<'f> {
         tracker: &Tracker,
         post: &ResetPaths,
     ) -> Result<()> {
-        let Some(services) = cfg.get("services") else {
+        let Some(slot) = cfg.get_mut("services") else {
             return Ok(());
         };
-        let span = services.span;
-        let Some(map) = services.as_map() else {
-            if services.is_null() {
-                return Ok(());
+        let span = slot.span;
+        if slot.is_null() {
+            return Ok(());
+        }
+        // The services are moved out while extends are applied, and back in after.
+        let mut services = match std::mem::replace(&mut slot.value, Value::Null) {
+            Value::Map(m) => m,
+            other => {
+                slot.value = other;
+                return Err(LoadError::at(span, "services must be a mapping"));
             }
-            return Err(LoadError::at(span, "services must be a mapping"));
         };
-        let mut services = map.clone();
         let names: Vec<String> = services.keys().map(|k| k.name.clone()).collect();
+        let mut result = Ok(());
         for name in names {
-            let merged =
-                self.service_extends(&name, &mut services, filename, opts, env, tracker, post)?;
-            if let Some(slot) = services.get_mut(name.as_str())
-                && let Some(m) = merged
-            {
-                *slot = m;
+            result = self.service_extends(&name, &mut services, filename, opts, env, tracker, post);
+            if result.is_err() {
+                break;
             }
         }
         if let Some(slot) = cfg.get_mut("services") {
             slot.value = Value::Map(services);
         }
-        Ok(())
+        result
     }
 
+    /// Applies the service's `extends` in place (its base first, which is then done too).
     #[expect(
         clippy::too_many_arguments,
         reason = "mirrors the phases' inputs one to one"
@@ -473,12 +476,12 @@ impl<'f> Loader<'f> {
         env: &Env,
         tracker: &Tracker,
         post: &ResetPaths,
-    ) -> Result<Option<Node>> {
-        let Some(service) = services.get(name).cloned() else {
-            return Ok(None);
+    ) -> Result<()> {
+        let Some(service) = services.get(name) else {
+            return Ok(());
         };
         if service.is_null() {
-            return Ok(None);
+            return Ok(());
         }
         if service.as_map().is_none() {
             return Err(LoadError::at(
@@ -487,7 +490,7 @@ impl<'f> Loader<'f> {
             ));
         }
         let Some(extends) = service.get("extends").cloned() else {
-            return Ok(Some(service));
+            return Ok(());
         };
         let (reference, file) = match &extends.value {
             Value::Map(m) => {
@@ -539,7 +542,7 @@ impl<'f> Loader<'f> {
             services
         };
         let tracker = tracker.add(&base_file, name)?;
-        let base = self.service_extends(
+        self.service_extends(
             &reference,
             services_ref,
             &base_file,
@@ -548,8 +551,13 @@ impl<'f> Loader<'f> {
             &tracker,
             &processor,
         )?;
-        let Some(base) = base else {
-            return Ok(Some(service));
+        // The base stays where it is (others may extend it too): merged from a copy.
+        let Some(base) = services_ref
+            .get(reference.as_str())
+            .filter(|b| !b.is_null())
+            .cloned()
+        else {
+            return Ok(());
         };
         let mut source = base;
         // This file's `!reset`s apply to what the base contributes.
@@ -564,12 +572,16 @@ impl<'f> Loader<'f> {
             .and_then(|s| s.get_mut(name))
             .map(|n| std::mem::replace(n, Node::null()))
             .unwrap_or_else(|| Node::map(Map::new()));
+        let Some(slot) = services.get_mut(name) else {
+            return Ok(());
+        };
+        let service = std::mem::replace(slot, Node::null());
         let mut merged = merge_service(source, service)?;
         if let Some(m) = merged.as_map_mut() {
             m.shift_remove("extends");
         }
-        services.insert(Key::from(name), merged.clone());
-        Ok(Some(merged))
+        *slot = merged;
+        Ok(())
     }
 
     #[expect(

@@ -25,13 +25,19 @@ pub struct Finish<'a> {
 /// # Errors
 /// Inconsistent references, dependency cycles, missing env or label files.
 pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<Map> {
-    let services = dict
-        .get("services")
-        .and_then(Node::as_map)
-        .cloned()
+    // The services are moved out and back in, never copied.
+    let mut services = dict
+        .as_map_mut()
+        .and_then(|m| m.get_mut("services"))
+        .and_then(|n| match std::mem::replace(&mut n.value, Value::Null) {
+            Value::Map(m) => Some(m),
+            other => {
+                n.value = other;
+                None
+            }
+        })
         .unwrap_or_default();
     // Environment mappings are decoded to `name -> string | null` first: later steps need them.
-    let mut services = services;
     for (_, s) in services.iter_mut() {
         if let Some(m) = s.as_map_mut() {
             for key in ["environment", "labels"] {
@@ -41,38 +47,25 @@ pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<Map> {
             }
         }
     }
+    // A service named on the command line enables its profiles.
     let mut profiles: Vec<String> = f.profiles.to_vec();
-    let (enabled, disabled): (Map, Map) = {
-        let mut en = Map::new();
-        let mut dis = Map::new();
-        for (k, s) in &services {
-            if has_profile(s, &profiles) {
-                en.insert(k.clone(), s.clone());
-            } else {
-                dis.insert(k.clone(), s.clone());
-            }
+    let named: Vec<String> = f
+        .selected
+        .iter()
+        .filter_map(|n| services.get(n.as_str()))
+        .filter(|s| !has_profile(s, f.profiles))
+        .flat_map(|s| string_list(s.get("profiles")))
+        .collect();
+    profiles.extend(named);
+    let mut enabled = Map::new();
+    let mut disabled = Map::new();
+    for (k, s) in services {
+        if has_profile(&s, &profiles) {
+            enabled.insert(k, s);
+        } else {
+            disabled.insert(k, s);
         }
-        (en, dis)
-    };
-    let (enabled, disabled) = if f.selected.iter().any(|n| disabled.contains_key(n.as_str())) {
-        for n in f.selected {
-            if let Some(s) = disabled.get(n.as_str()) {
-                profiles.extend(string_list(s.get("profiles")));
-            }
-        }
-        let mut en = Map::new();
-        let mut dis = Map::new();
-        for (k, s) in &services {
-            if has_profile(s, &profiles) {
-                en.insert(k.clone(), s.clone());
-            } else {
-                dis.insert(k.clone(), s.clone());
-            }
-        }
-        (en, dis)
-    } else {
-        (enabled, disabled)
-    };
+    }
     if let Some(top) = dict.as_map_mut() {
         let span = top
             .get("services")

@@ -1,61 +1,95 @@
 //! Paths into the tree (`services.web.ports.[]`) and Compose's patterns over them, where `*`
 //! matches any one element.
 
-/// The path from the root to a node; list elements are `[]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TreePath(Vec<String>);
+use std::rc::Rc;
+
+/// The path from the root to a node; list elements are `[]`. A shared list from the leaf up:
+/// `next` is one allocation however deep the path, so the phases that walk every node with
+/// its path copy nothing.
+#[derive(Debug, Clone, Default)]
+pub struct TreePath(Option<Rc<Link>>);
+
+#[derive(Debug)]
+struct Link {
+    parent: Option<Rc<Link>>,
+    part: Box<str>,
+    len: usize,
+}
 
 impl TreePath {
     #[must_use]
     pub fn root() -> TreePath {
-        TreePath(Vec::new())
+        TreePath(None)
     }
 
     #[must_use]
     pub fn of(parts: &[&str]) -> TreePath {
-        TreePath(parts.iter().map(|s| (*s).to_owned()).collect())
+        parts.iter().fold(TreePath::root(), |p, part| p.next(part))
     }
 
     #[must_use]
     pub fn next(&self, part: &str) -> TreePath {
-        let mut v = self.0.clone();
-        v.push(part.to_owned());
-        TreePath(v)
+        TreePath(Some(Rc::new(Link {
+            parent: self.0.clone(),
+            part: part.into(),
+            len: self.len() + 1,
+        })))
     }
 
     /// Whether the path matches a dotted pattern such as `services.*.ports`.
     #[must_use]
     pub fn matches(&self, pattern: &str) -> bool {
-        let mut n = 0;
-        for (i, p) in pattern.split('.').enumerate() {
-            n += 1;
-            match self.0.get(i) {
-                Some(part) if p == "*" || p == part => {}
-                _ => return false,
-            }
+        let parts = pattern.bytes().filter(|b| *b == b'.').count() + 1;
+        if parts != self.len() {
+            return false;
         }
-        n == self.0.len()
+        // From the leaf up: the last part tells most patterns apart.
+        let mut link = self.0.as_deref();
+        for p in pattern.rsplit('.') {
+            let Some(l) = link else { return false };
+            if p != "*" && p != &*l.part {
+                return false;
+            }
+            link = l.parent.as_deref();
+        }
+        true
     }
 
+    /// The parts from the root.
     #[must_use]
-    pub fn parts(&self) -> &[String] {
-        &self.0
+    pub fn parts(&self) -> Vec<&str> {
+        let mut out = Vec::with_capacity(self.len());
+        let mut link = self.0.as_deref();
+        while let Some(l) = link {
+            out.push(&*l.part);
+            link = l.parent.as_deref();
+        }
+        out.reverse();
+        out
     }
 
     #[must_use]
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.as_ref().map_or(0, |l| l.len)
     }
 
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_none()
     }
 }
 
+impl PartialEq for TreePath {
+    fn eq(&self, other: &TreePath) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for TreePath {}
+
 impl std::fmt::Display for TreePath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0.join("."))
+        f.write_str(&self.parts().join("."))
     }
 }
 

@@ -119,16 +119,27 @@ impl HostWorld {
         let backups = skiff_compose::extension::decode_json(&source.canonical, &source.left_out)
             .map(|e| e.project.backups)
             .unwrap_or_default();
-        let parser = croner::parser::CronParser::builder().build();
-        let mut jobs = Vec::new();
+        // Backups and drills keep their schedules through the jobs' scheduler: one job per
+        // schedule (`backup:NAME`, `drill:NAME`), never overlapping, no retries, a missed run
+        // not caught up (the staleness alert says when backups fall behind).
+        let mut specs = Vec::new();
         for (name, b) in &backups {
             let when = [
-                (false, b.schedule.as_ref()),
-                (true, b.verify.as_ref().and_then(|v| v.schedule.as_ref())),
+                ("backup", b.schedule.as_ref()),
+                ("drill", b.verify.as_ref().and_then(|v| v.schedule.as_ref())),
             ];
-            for (drill, schedule) in when {
-                if let Some(cron) = schedule.and_then(|s| parser.parse(&s.0).ok()) {
-                    jobs.push((name.clone(), drill, cron));
+            for (kind, schedule) in when {
+                if let Some(schedule) =
+                    schedule.and_then(|s| skiff_jobs::Schedule::new(&s.0, None).ok())
+                {
+                    specs.push(skiff_jobs::JobSpec {
+                        name: format!("{kind}:{name}"),
+                        schedule,
+                        overlap: skiff_model::xskiff::Overlap::Forbid,
+                        timeout: None,
+                        retries: 0,
+                        missed: skiff_model::xskiff::Missed::Skip,
+                    });
                 }
             }
         }
@@ -141,35 +152,35 @@ impl HostWorld {
         if let Some(previous) = previous {
             previous.store(true, Ordering::Relaxed);
         }
-        if jobs.is_empty() {
+        if specs.is_empty() {
             return;
         }
         let sink = Arc::clone(&self.sink);
         let source = source.clone();
         tracing::info!(
             project = source.name,
-            jobs = jobs.len(),
+            jobs = specs.len(),
             "backups scheduled"
         );
         // A thread of its own: backups are long, blocking work that drives the engine with
-        // a runtime of their own.
+        // a runtime of their own; one runs at a time.
         let spawned = std::thread::Builder::new()
             .name(format!("backups-{}", source.name))
             .spawn(move || {
                 let started = chrono::Utc::now();
+                let periods: BTreeMap<String, skiff_jobs::Schedule> = specs
+                    .iter()
+                    .filter(|s| s.name.starts_with("backup:"))
+                    .map(|s| (s.name["backup:".len()..].to_owned(), s.schedule.clone()))
+                    .collect();
+                let (mut scheduler, _) =
+                    skiff_jobs::Scheduler::new(specs, started, &BTreeMap::new(), Vec::new());
                 // Per backup: the last success, and whether staleness was reported since.
                 let mut last_success: BTreeMap<String, chrono::DateTime<chrono::Utc>> =
                     BTreeMap::new();
                 let mut stale_reported: BTreeMap<String, bool> = BTreeMap::new();
                 loop {
-                    let now = chrono::Utc::now();
-                    let next: Vec<(chrono::DateTime<chrono::Utc>, &String, bool)> = jobs
-                        .iter()
-                        .filter_map(|(name, drill, cron)| {
-                            Some((cron.find_next_occurrence(&now, false).ok()?, name, *drill))
-                        })
-                        .collect();
-                    let Some(at) = next.iter().map(|(at, _, _)| *at).min() else {
+                    let Some(at) = scheduler.next_wake() else {
                         return;
                     };
                     while chrono::Utc::now() < at {
@@ -179,33 +190,48 @@ impl HostWorld {
                         let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                         std::thread::sleep(left.min(Duration::from_millis(250)));
                     }
-                    // Every job due at that instant, in turn.
-                    for (_, name, drill) in next.into_iter().filter(|(t, _, _)| *t == at) {
+                    // Every run due now, in turn.
+                    for decision in scheduler.tick(chrono::Utc::now()) {
+                        let skiff_jobs::Decision::Start { run, .. } = decision else {
+                            continue;
+                        };
                         if cancel.load(Ordering::Relaxed) {
                             return;
                         }
+                        let Some((kind, name)) = run.job.split_once(':') else {
+                            continue;
+                        };
+                        let drill = kind == "drill";
                         let event = crate::commands::backup::scheduled(&source, name, drill);
+                        let succeeded = matches!(
+                            event.kind,
+                            skiff_store::Kind::BackupSucceeded | skiff_store::Kind::Verified
+                        );
+                        scheduler.finished(
+                            &run,
+                            if succeeded {
+                                skiff_jobs::Outcome::Succeeded
+                            } else {
+                                skiff_jobs::Outcome::Failed
+                            },
+                            chrono::Utc::now(),
+                        );
                         let mut events = Vec::new();
                         if !drill {
                             let now = chrono::Utc::now();
                             if event.kind == skiff_store::Kind::BackupSucceeded {
-                                last_success.insert(name.clone(), now);
-                                stale_reported.insert(name.clone(), false);
-                            } else if let Some((_, _, cron)) =
-                                jobs.iter().find(|(n, d, _)| n == name && !d)
+                                last_success.insert(name.to_owned(), now);
+                                stale_reported.insert(name.to_owned(), false);
+                            } else if let Some(period) =
+                                periods.get(name).and_then(|s| s.period_at(now))
                             {
                                 // Older than its schedule allows: a run missed, and the next
                                 // one failed too (two periods without a success).
                                 let since = last_success.get(name).copied().unwrap_or(started);
-                                let period =
-                                    cron.find_next_occurrence(&now, false).ok().and_then(|a| {
-                                        Some(cron.find_next_occurrence(&a, false).ok()? - a)
-                                    });
-                                if let Some(period) = period
-                                    && now - since > period * 2
+                                if now - since > period * 2
                                     && !stale_reported.get(name).copied().unwrap_or(false)
                                 {
-                                    stale_reported.insert(name.clone(), true);
+                                    stale_reported.insert(name.to_owned(), true);
                                     events.push(
                                         skiff_store::Event::new(
                                             now,
