@@ -385,12 +385,18 @@ fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
 /// due; the reference prints such trees as they are, so binding failures are not errors then.
 fn bind(model: &Node, interpolated: bool) -> Result<skiff_model::compose::Project> {
     let json = crate::compose_json(model);
-    match skiff_model::compose::project_from_value_at(json) {
+    match skiff_model::compose::project_from_value(json) {
         Ok(p) => {
             check_bound(&p)?;
             Ok(p)
         }
-        Err((path, e)) if interpolated => Err(located(model, &path, &e.to_string())),
+        // Once more, tracking the path, only to say where it failed (the tracking costs).
+        Err(e) if interpolated => Err(
+            match skiff_model::compose::project_from_value_at(crate::compose_json(model)) {
+                Err((path, e)) => located(model, &path, &e.to_string()),
+                Ok(_) => LoadError::new(format!("invalid project: {e}")),
+            },
+        ),
         Err(_) => Ok(skiff_model::compose::Project::default()),
     }
 }
