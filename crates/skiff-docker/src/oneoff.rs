@@ -41,12 +41,55 @@ pub struct FoundOneOff {
 }
 
 impl DockerRuntime<'_> {
+    /// As `docker compose run`: the networks and named volumes the service uses exist before
+    /// its one-off does (a job due before the first deploy converged, a stack not up).
+    /// External ones are the user's to create; both creations are no-ops when they exist.
+    async fn ensure_resources(&self, service: &str) -> Result<(), EngineError> {
+        let json = &self.project.json;
+        let declared = |kind: &str, key: &str| {
+            json.pointer(&format!("/{kind}/{key}"))
+                .filter(|c| c.get("external").and_then(Value::as_bool) != Some(true))
+                .map(|c| {
+                    c.get("name")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("{}_{key}", self.project.name), str::to_owned)
+                })
+        };
+        let svc = json.pointer(&format!("/services/{service}"));
+        let networks = svc
+            .and_then(|s| s.get("networks"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|m| m.keys());
+        for key in networks {
+            if let Some(name) = declared("networks", key) {
+                self.create_network(key, &name).await?;
+            }
+        }
+        let volumes = svc
+            .and_then(|s| s.get("volumes"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("type").and_then(Value::as_str) == Some("volume"))
+            .filter_map(|v| v.get("source").and_then(Value::as_str));
+        for key in volumes {
+            if let Some(name) = declared("volumes", key) {
+                self.create_volume(key, &name).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Creates and starts a one-off container of a service; returns its ID.
     ///
     /// # Errors
     /// The service cannot be converted, or the engine refuses.
     pub async fn start_oneoff(&self, o: &OneOff<'_>) -> Result<String, RuntimeError> {
         let what = || format!("run {}", o.name);
+        self.ensure_resources(o.service)
+            .await
+            .map_err(|e| RuntimeError::new(what(), e.to_string()))?;
         let mut req = self.request(o.service, 1, o.name)?;
         let body = req
             .body

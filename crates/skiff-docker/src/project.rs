@@ -311,7 +311,7 @@ impl DockerRuntime<'_> {
             .unwrap_or(self.stop_timeout)
     }
 
-    async fn create_network(&self, key: &str, name: &str) -> Result<(), EngineError> {
+    pub(crate) async fn create_network(&self, key: &str, name: &str) -> Result<(), EngineError> {
         let cfg = self
             .project
             .json
@@ -375,7 +375,7 @@ impl DockerRuntime<'_> {
         Ok(())
     }
 
-    async fn create_volume(&self, key: &str, name: &str) -> Result<(), EngineError> {
+    pub(crate) async fn create_volume(&self, key: &str, name: &str) -> Result<(), EngineError> {
         let cfg = self
             .project
             .json

@@ -926,6 +926,17 @@ fn the_daemon_runs_jobs_with_their_rules() {
     assert_eq!(w.events("job_started").len(), started, "runs after down");
     assert!(containers(&w.name).is_empty(), "{:?}", containers(&w.name));
     assert_eq!(processes_with(&marker), 0);
+
+    // With the stack down (its network gone), a run makes what it needs first, as
+    // `docker compose run` does, and removes its container when it ends.
+    let out = w.skiff(&["jobs", "run", "tick"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(containers(&w.name).is_empty(), "{:?}", containers(&w.name));
+    w.ok(&["down"]);
 }
 
 /// A daemon SIGKILLed while a run goes finds it when it starts again, waits for it and
