@@ -385,6 +385,17 @@ fn is_timestamp(s: &str) -> bool {
     crate::yaml::go_timestamp(s).is_some()
 }
 
+/// The value of the digits from `start` on (after `init`), and where they end.
+fn digit_run(chars: &[char], start: usize, init: u128) -> (u128, usize) {
+    let mut n = init;
+    let mut end = start;
+    while let Some(d) = chars.get(end).and_then(|c| c.to_digit(10)) {
+        n = n.saturating_mul(10).saturating_add(u128::from(d));
+        end += 1;
+    }
+    (n, end)
+}
+
 /// yaml.v3's order for map keys: letters before other characters, runs of digits compared
 /// by value.
 fn natural(a: &str, b: &str) -> Ordering {
@@ -411,8 +422,7 @@ fn natural(a: &str, b: &str) -> Ordering {
             };
         }
         // Neither is a letter: compare the digit runs that start here by value.
-        let mut an: u128 = 0;
-        let mut bn: u128 = 0;
+        let (mut an, mut bn) = (0u128, 0u128);
         if ar[i] == '0' || br[i] == '0' {
             let nonzero_before = ar[..i]
                 .iter()
@@ -424,20 +434,8 @@ fn natural(a: &str, b: &str) -> Ordering {
                 bn = 1;
             }
         }
-        let mut ai = i;
-        while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an
-                .saturating_mul(10)
-                .saturating_add(u128::from(ar[ai] as u8 - b'0'));
-            ai += 1;
-        }
-        let mut bi = i;
-        while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn
-                .saturating_mul(10)
-                .saturating_add(u128::from(br[bi] as u8 - b'0'));
-            bi += 1;
-        }
+        let (an, ai) = digit_run(&ar, i, an);
+        let (bn, bi) = digit_run(&br, i, bn);
         if an != bn {
             return an.cmp(&bn);
         }
@@ -551,7 +549,7 @@ fn strip_yaml_omitted(v: &mut Value) {
                 _ => true,
             });
             for (k, x) in m.iter_mut() {
-                if k.starts_with("device_") && k.ends_with("_bps") || k.ends_with("_iops") {
+                if k.starts_with("device_") && (k.ends_with("_bps") || k.ends_with("_iops")) {
                     lower_keys(x);
                 }
                 strip_yaml_omitted(x);

@@ -74,3 +74,33 @@ pub fn escape_dollars(v: serde_json::Value) -> serde_json::Value {
         other => other,
     }
 }
+
+/// The model as `docker compose config --no-interpolate` prints it: keys in byte order at
+/// every level (it is a Go map), and never a secret's value (`x-#value`, which compose
+/// prints when an included env_file holds it).
+#[must_use]
+pub fn model_json(model: &Node) -> serde_json::Value {
+    let mut v = sorted(model.to_json());
+    if let Some(secrets) = v.get_mut("secrets").and_then(|s| s.as_object_mut()) {
+        for s in secrets.values_mut() {
+            if let Some(m) = s.as_object_mut() {
+                m.shift_remove("x-#value");
+            }
+        }
+    }
+    v
+}
+
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
+}

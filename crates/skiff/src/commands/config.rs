@@ -59,7 +59,7 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
     // Without interpolation the tree may not bind to Compose's types (`replicas: ${N}`), so it
     // is printed as loaded, as the reference does.
     let project_json = if req.model_only {
-        without_secret_values(sorted(loaded.model.to_json()))
+        skiff_compose::model_json(&loaded.model)
     } else {
         loaded.project.to_json_value()
     };
@@ -197,32 +197,4 @@ fn config_hashes(project: &serde_json::Value, wanted: &str) -> miette::Result<St
         ));
     }
     Ok(lines.join("\n"))
-}
-
-/// Keys in byte order at every level, as Go prints a map (the model is one).
-fn sorted(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut entries: Vec<(String, serde_json::Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        serde_json::Value::Array(a) => {
-            serde_json::Value::Array(a.into_iter().map(sorted).collect())
-        }
-        other => other,
-    }
-}
-
-/// The model keeps a secret's value read from the environment (`x-#value`); compose prints
-/// it there, skiff never prints a secret.
-fn without_secret_values(mut v: serde_json::Value) -> serde_json::Value {
-    if let Some(secrets) = v.get_mut("secrets").and_then(|s| s.as_object_mut()) {
-        for s in secrets.values_mut() {
-            if let Some(m) = s.as_object_mut() {
-                m.shift_remove("x-#value");
-            }
-        }
-    }
-    v
 }
