@@ -189,17 +189,29 @@ async fn default_backoff_under_paused_time() {
     let begin = tokio::time::Instant::now();
     let supervisor = Supervisor::start(config, tx).await.unwrap();
 
-    // (virtual seconds since the start, restarts) of each start.
+    // The delay each restart was given, and (virtual seconds since the start, restarts) of
+    // each start. Paused time also jumps ahead while a real child is awaited, so a start may
+    // come later than its delays add up to, never sooner.
+    let mut delays = Vec::new();
     let mut starts = Vec::new();
     while starts.len() < 5 {
         let report = rx.recv().await.unwrap();
-        if let Event::Started { pid, restarts } = report.event {
-            sandbox.reap(pid);
-            starts.push((begin.elapsed().as_secs(), restarts));
+        match report.event {
+            Event::Started { pid, restarts } => {
+                sandbox.reap(pid);
+                starts.push((begin.elapsed().as_secs(), restarts));
+            }
+            Event::Restarting { after, .. } => delays.push(after.as_secs()),
+            _ => {}
         }
     }
-    // 0, then immediately, then 10 s, 20 s and 40 s later.
-    assert_eq!(starts, [(0, 0), (0, 1), (10, 2), (30, 3), (70, 4)]);
+    // Immediately, then 10 s, 20 s and 40 s.
+    assert_eq!(delays, [0, 10, 20, 40]);
+    let restarts: Vec<u32> = starts.iter().map(|(_, r)| *r).collect();
+    assert_eq!(restarts, [0, 1, 2, 3, 4]);
+    for (i, earliest) in [0, 0, 10, 30, 70].into_iter().enumerate() {
+        assert!(starts[i].0 >= earliest, "{starts:?}");
+    }
     supervisor.stop(AfterStop::RemoveRecord).await.unwrap();
 }
 
