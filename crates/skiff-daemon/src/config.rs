@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use skiff_model::xskiff;
-use skiff_process::BackoffConfig;
+use skiff_plan::BackoffConfig;
 use skiff_store::Retention;
 
 /// Everything [`crate::run`] needs besides the world.

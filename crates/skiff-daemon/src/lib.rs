@@ -63,7 +63,7 @@ pub use core::{Cause, DeployReply, DeployTrigger, Executed, Input, ObserveCause,
 pub use error::DaemonError;
 pub use logging::{LogFormat, init_logging};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
-pub use skiff_process::BackoffConfig;
+pub use skiff_plan::BackoffConfig;
 pub use wire::{
     DeployOutcome, DeployRequest, ErrorBody, EventsQuery, EventsResponse, ServiceStatus,
     StatusResponse,

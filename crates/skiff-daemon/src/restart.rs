@@ -18,7 +18,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use skiff_process::Backoff;
+use skiff_plan::Backoff;
 use tokio::time::Instant;
 
 use crate::config::{CrashLoopAction, RestartConfig};
@@ -145,7 +145,7 @@ impl RestartTracker {
 
 #[cfg(test)]
 mod tests {
-    use skiff_process::BackoffConfig;
+    use skiff_plan::BackoffConfig;
 
     use super::*;
     use crate::config::CrashLoopConfig;

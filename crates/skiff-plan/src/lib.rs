@@ -5,6 +5,7 @@
 //! named, numbered, hashed things in a state. Level-triggered: every plan starts from what is
 //! observed, so an interrupted `up` is just another starting point.
 
+pub mod backoff;
 mod diff;
 pub mod order;
 
@@ -12,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+pub use backoff::{Backoff, BackoffConfig};
 pub use diff::changed_fields;
 
 /// What the files ask for.

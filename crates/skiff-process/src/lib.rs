@@ -53,7 +53,6 @@
 //! ```
 #![cfg(target_os = "linux")]
 
-mod backoff;
 mod error;
 mod group;
 pub mod health;
@@ -68,7 +67,7 @@ mod supervisor;
 
 use std::path::PathBuf;
 
-pub use backoff::{Backoff, BackoffConfig};
+pub use skiff_plan::{Backoff, BackoffConfig};
 pub use error::ProcessError;
 pub use health::{Health, HealthTest, Healthcheck};
 pub use logs::{LogFile, LogLine, LogQuery, Stream};

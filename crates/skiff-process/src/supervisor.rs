@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::backoff::{Backoff, BackoffConfig};
+use skiff_plan::{Backoff, BackoffConfig};
 use crate::group::{kill_group, stop_group};
 use crate::health::{Health, HealthUpdate, Healthcheck, monitor};
 use crate::procfs::is_same_process;
