@@ -1,5 +1,17 @@
-//! skiff on this host, beside the stack's own instances. Today: [`jobs`], the daemon's runs
-//! of `x-skiff.jobs` (and `skiff jobs run`). The stack itself (the composite runtime, the
-//! daemon's world) still lives in the binary; issue 12 moves it here.
+//! One stack on this host, over both runtimes: what the binary's commands and the daemon run
+//! here, without a terminal.
+//!
+//! - [`stack`]: the stack as loaded, split by runtime ([`stack::Stack`], [`stack::StackSource`],
+//!   how processes and containers reach each other).
+//! - [`hybrid`]: the composite [`skiff_runtime::Runtime`] over skiff-docker and skiff-process.
+//! - [`backup`]: the host side of backups (volumes paused, `docker exec`, the database
+//!   container found) and the daemon's scheduled runs, as history events.
+//! - [`jobs`]: the daemon's runs of `x-skiff.jobs` (and `skiff jobs run`).
+//!
+//! Errors are `thiserror` values; the binary renders them.
 
+pub mod backup;
+pub mod hybrid;
 pub mod jobs;
+pub mod stack;
+pub mod world;

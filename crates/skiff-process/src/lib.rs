@@ -67,7 +67,6 @@ mod supervisor;
 
 use std::path::PathBuf;
 
-pub use skiff_plan::{Backoff, BackoffConfig};
 pub use error::ProcessError;
 pub use health::{Health, HealthTest, Healthcheck};
 pub use logs::{LogFile, LogLine, LogQuery, Stream};
@@ -77,6 +76,7 @@ pub use record::{
 };
 pub use runtime::{ProcessRuntime, instance_id, log_path, parse_instance_id};
 pub use service::{Origin, ProcessService, Unsupported};
+pub use skiff_plan::{Backoff, BackoffConfig};
 pub use spawn::{Exit, Process};
 pub use spec::{InstanceId, Logs, ProcessSpec, parse_signal};
 pub use supervisor::{

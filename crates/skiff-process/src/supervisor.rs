@@ -14,7 +14,6 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use skiff_plan::{Backoff, BackoffConfig};
 use crate::group::{kill_group, stop_group};
 use crate::health::{Health, HealthUpdate, Healthcheck, monitor};
 use crate::procfs::is_same_process;
@@ -22,6 +21,7 @@ use crate::record::{self, ProcessIdentity, Record, RecordStatus};
 use crate::spawn::{Exit, Process};
 use crate::spec::{InstanceId, ProcessSpec};
 use crate::{ProcessError, Signal};
+use skiff_plan::{Backoff, BackoffConfig};
 
 /// How often an adopted process (not skiff's child, so no exit notification) is checked.
 const ADOPTED_POLL: Duration = Duration::from_millis(200);

@@ -3,8 +3,7 @@
 mod cli;
 mod commands;
 mod diagnostic;
-mod host_world;
-mod hybrid;
+mod loading;
 mod progress;
 
 use std::process::ExitCode;

@@ -22,7 +22,7 @@ use crate::cli::{
     StatusArgs,
 };
 use crate::commands::write_stdout;
-use crate::host_world::HostWorld;
+use skiff_host::world::HostWorld;
 
 /// Where the daemon keeps its socket, history and deployments.
 pub struct Paths {
@@ -43,7 +43,9 @@ impl Paths {
             (None, Some(socket)) => socket
                 .parent()
                 .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-            (None, None) => crate::hybrid::state_dir()?,
+            (None, None) => {
+                skiff_host::stack::state_dir().map_err(|e| crate::loading::stack_error(&e))?
+            }
         };
         Ok(Paths {
             socket: target
@@ -86,7 +88,7 @@ pub async fn client() -> miette::Result<Option<Client>> {
 /// The daemon refused or failed the deploy.
 pub async fn deploy(
     client: &Client,
-    stack: &crate::hybrid::Stack,
+    stack: &skiff_host::stack::Stack,
     remove_orphans: bool,
 ) -> miette::Result<skiff_daemon::DeployOutcome> {
     let request = skiff_daemon::DeployRequest {

@@ -25,8 +25,9 @@ use skiff_store::{Event, JOB_OUTCOMES, JobSummary, Kind, Recorded, outcome_name,
 use crate::cli::{DaemonTarget, OutputFormat, ProjectArgs};
 use crate::commands::daemon::{History, Paths, record_history};
 use crate::commands::write_stdout;
-use crate::host_world::Hosted;
-use crate::hybrid::{LoadOptions, Stack};
+use crate::loading::load_stack;
+use skiff_host::stack::{LoadOptions, Stack};
+use skiff_host::world::Hosted;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -74,7 +75,7 @@ pub enum JobsCommand {
 }
 
 pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
-    let stack = Stack::load(
+    let stack = load_stack(
         project,
         LoadOptions {
             services: &[],

@@ -33,8 +33,10 @@ use crate::cli::{
     ServicesArgs, SuperviseArgs, UpArgs,
 };
 use crate::commands::write_stdout;
-use crate::hybrid::{self, Hybrid, LoadOptions, Side, Stack, side_of_id};
+use crate::loading::load_stack;
 use crate::progress::{Describe, Progress};
+use skiff_host::hybrid::{self, Hybrid, Side, side_of_id};
+use skiff_host::stack::{self as host_stack, LoadOptions, Stack};
 
 use supervision::Role;
 
@@ -95,6 +97,7 @@ async fn observe(
         stack.has_process_state().then_some(processes),
     )
     .await
+    .map_err(|e| miette::miette!("{e}"))
 }
 
 /// How actions are shown, knowing which services run as processes.
@@ -206,7 +209,7 @@ fn print_plan(plan: &Plan, format: OutputFormat, describe: &Describe) -> miette:
 
 /// Prints where services reach each other across runtimes, when some do.
 fn print_reach(stack: &Stack) {
-    let lines = hybrid::reach_lines(&stack.reach());
+    let lines = host_stack::reach_lines(&stack.reach());
     if lines.is_empty() {
         return;
     }
@@ -217,7 +220,7 @@ fn print_reach(stack: &Stack) {
 }
 
 pub fn plan(project: &ProjectArgs, args: &PlanArgs) -> miette::Result<ExitCode> {
-    let mut stack = Stack::load(
+    let mut stack = load_stack(
         project,
         LoadOptions {
             services: &args.services,
@@ -279,7 +282,7 @@ pub fn up(project: &ProjectArgs, args: &UpArgs) -> miette::Result<ExitCode> {
 )]
 fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<ExitCode> {
     let up_started = std::time::SystemTime::now();
-    let mut stack = Stack::load(
+    let mut stack = load_stack(
         project,
         LoadOptions {
             services: &args.services,
@@ -294,7 +297,9 @@ fn up_as(project: &ProjectArgs, args: &UpArgs, role: Role) -> miette::Result<Exi
         let n: u32 = n
             .parse()
             .map_err(|_| miette!("--scale {name}: {n:?} is not a number"))?;
-        stack.scale(name, n)?;
+        stack
+            .scale(name, n)
+            .map_err(|e| crate::loading::stack_error(&e))?;
     }
     let rt = runtime()?;
     rt.block_on(async {
@@ -626,7 +631,7 @@ async fn stop_instances(
 }
 
 pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> {
-    let stack = Stack::load(project, LoadOptions::default())?;
+    let stack = load_stack(project, LoadOptions::default())?;
     runtime()?.block_on(async {
         // The daemon would otherwise put back what `down` removes.
         super::daemon::release(&stack.name, true).await?;
@@ -688,7 +693,7 @@ mod bollard_options {
 }
 
 pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
-    let stack = Stack::load(project, LoadOptions::default())?;
+    let stack = load_stack(project, LoadOptions::default())?;
     runtime()?.block_on(async {
         let engine = engine_for(&stack).await?;
         let mut rows: Vec<serde_json::Value> = Vec::new();
@@ -825,7 +830,7 @@ fn human(d: Duration) -> String {
 }
 
 pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> {
-    let stack = Stack::load(project, LoadOptions::default())?;
+    let stack = load_stack(project, LoadOptions::default())?;
     let since = args
         .since
         .as_deref()
@@ -871,7 +876,7 @@ fn lifecycle_as(
     verb: &str,
     role: Role,
 ) -> miette::Result<ExitCode> {
-    let stack = Stack::load(project, LoadOptions::default())?;
+    let stack = load_stack(project, LoadOptions::default())?;
     for s in &args.services {
         if !stack.declared.contains(s) {
             return Err(miette!(
@@ -1009,7 +1014,7 @@ pub fn supervise(args: &SuperviseArgs) -> miette::Result<ExitCode> {
 
 pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> {
     use skiff_docker::bollard::exec::{CreateExecOptions, StartExecResults};
-    let stack = Stack::load(project, LoadOptions::default())?;
+    let stack = load_stack(project, LoadOptions::default())?;
     if stack.is_process(&args.service) {
         return Err(miette!(
             help = "run the command on the host, in the service's working directory",
@@ -1128,7 +1133,7 @@ async fn build_images(
 }
 
 pub fn build(project: &ProjectArgs, args: &ServicesArgs) -> miette::Result<ExitCode> {
-    let stack = Stack::load(
+    let stack = load_stack(
         project,
         LoadOptions {
             services: &args.services,

@@ -18,7 +18,7 @@ use skiff_docker::Engine;
 use skiff_process::logs::{Follower, LogQuery, read_logs};
 use tokio::sync::mpsc;
 
-use crate::hybrid::Stack;
+use skiff_host::stack::Stack;
 
 /// How long a follower gathers existing lines before printing them in time order.
 const BACKLOG_WINDOW: Duration = Duration::from_millis(250);

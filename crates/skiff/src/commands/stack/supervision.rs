@@ -34,8 +34,8 @@ use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::hybrid::Stack;
 use crate::progress::{Describe, Progress};
+use skiff_host::stack::Stack;
 
 /// In which role a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,12 +1,10 @@
 //! One stack on two runtimes: containers on the Docker Engine and host processes.
 //!
-//! [`Stack::load`] reads the compose files once and splits the services: those marked
-//! `x-skiff: {runtime: process}` (and those named by `--native`) become
+//! [`Stack::from_loaded`] takes the compose files as loaded once and splits the services:
+//! those marked `x-skiff: {runtime: process}` (and those named by `--native`) become
 //! [`ProcessService`]s; the others stay in the Docker project. [`Stack::desired`] joins both
-//! into one planner input, so one `plan` and one `execute` drive the whole stack; [`Hybrid`]
-//! routes each action to the runtime that owns it (by the desired service, or by the
-//! instance's ID for what already runs), and `depends_on` works across runtimes because the
-//! executor waits on [`Runtime::readiness`], which the hybrid answers from the right side.
+//! into one planner input, so one `plan` and one `execute` drive the whole stack, through
+//! [`crate::hybrid::Hybrid`].
 //!
 //! Where each side reaches the other is worked out here too ([`Reach`]): a process reaches a
 //! container through its published ports on the host (`SKIFF_<SERVICE>_HOST`/`_PORT`), a
@@ -19,21 +17,57 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use miette::miette;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use skiff_compose::LoadError;
-use skiff_docker::Engine;
-use skiff_docker::project::{DockerRuntime, Project};
+use skiff_docker::project::Project;
 use skiff_model::compose::ServiceConfig;
 use skiff_model::xskiff::{RestartDefault, Runtime as RuntimeKind};
-use skiff_plan::{Action, Condition, Dependency, Desired, Observed, Removal, Restart, ServiceSpec};
-use skiff_process::{Origin, ProcessRuntime, ProcessService, parse_instance_id};
-use skiff_runtime::{Readiness, Runtime, RuntimeError};
+use skiff_plan::{Condition, Dependency, Desired, Restart, ServiceSpec};
+use skiff_process::{Origin, ProcessService};
 
-use crate::cli::ProjectArgs;
-use crate::commands::config::request;
-use crate::diagnostic::report;
+/// Why a stack cannot be made of what was loaded. [`StackError::Invalid`] carries where in the
+/// files (render it with the load's sources); the others are in words.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    /// A check of the services failed (located in the files when they were read).
+    #[error("{}", .0.message)]
+    Invalid(LoadError),
+    #[error(
+        "cannot tell where to keep process state: SKIFF_STATE_DIR, XDG_STATE_HOME and HOME are unset"
+    )]
+    NoStateDir,
+    #[error("--scale: no service {0:?}")]
+    NoSuchService(String),
+    #[error("the stack cannot run on the Docker Engine as written:\n  {}", .0.join("\n  "))]
+    Unrunnable(Vec<String>),
+    /// A stack handed over (to the daemon) that does not bind.
+    #[error("invalid project: {0}")]
+    Source(String),
+}
+
+impl StackError {
+    /// What to do about it.
+    #[must_use]
+    pub fn help(&self) -> Option<&str> {
+        match self {
+            StackError::Invalid(e) => e.help.as_deref(),
+            StackError::NoStateDir => Some("set SKIFF_STATE_DIR to a directory skiff may write"),
+            StackError::NoSuchService(_) => Some("`skiff config --services` lists them"),
+            StackError::Unrunnable(_) => Some("nothing was changed"),
+            StackError::Source(_) => None,
+        }
+    }
+
+    /// The error and its help in one line (for the daemon's answers and history).
+    #[must_use]
+    pub fn in_words(&self) -> String {
+        match self.help() {
+            Some(help) => format!("{self} ({help})"),
+            None => self.to_string(),
+        }
+    }
+}
 
 /// What to load.
 #[derive(Debug, Clone, Copy, Default)]
@@ -67,10 +101,10 @@ pub struct Stack {
     pub state_dir: PathBuf,
     /// Whether `state_dir` could be worked out (a stack of containers needs none).
     state_known: bool,
-    depends_on: BTreeMap<String, Vec<Dependency>>,
+    pub(crate) depends_on: BTreeMap<String, Vec<Dependency>>,
     /// Each service's declared restart policy; `None` when it declares none.
     restart: BTreeMap<String, Option<Restart>>,
-    published: BTreeMap<String, Vec<Published>>,
+    pub(crate) published: BTreeMap<String, Vec<Published>>,
     /// The project's `x-skiff.daemon` section.
     pub daemon: Option<skiff_model::xskiff::Daemon>,
     /// The project's `x-skiff.alerts`.
@@ -103,19 +137,16 @@ pub struct StackSource {
 }
 
 impl Stack {
-    /// Loads the compose files and splits the services by runtime.
+    /// The stack of a loaded project, its services split by runtime.
     ///
     /// # Errors
-    /// Every loader error; `--native` naming a service without `x-skiff.native`; a process
-    /// service using a field only a container can honour (located in the file).
-    pub fn load(project: &ProjectArgs, opts: LoadOptions<'_>) -> miette::Result<Stack> {
-        let mut req = request(project)?;
-        req.services = opts.services.to_vec();
-        req.consistency = opts.consistency;
-        let loaded = skiff_compose::load(&req, &skiff_compose::fs::OsFiles)
-            .map_err(|(e, sources)| report(e, &sources))?;
-        // A stack of containers only works without a state directory (no HOME in a CI job).
-        let state = skiff_process::state_dir(|k| std::env::var(k).ok());
+    /// `--native` naming a service without `x-skiff.native`; a process service using a field
+    /// only a container can honour (located in the file); no state directory for processes.
+    pub fn from_loaded(
+        loaded: &skiff_compose::Loaded,
+        native: &[String],
+        state: Option<PathBuf>,
+    ) -> Result<Stack, StackError> {
         let located = |service: &str, field: &str, message: String, help: &str| {
             let mut node = loaded.model.get("services").and_then(|s| s.get(service));
             let mut span = node.map(|n| n.span);
@@ -129,14 +160,14 @@ impl Stack {
                 Some(span) => LoadError::at(span, message),
                 None => LoadError::new(message),
             };
-            report(err.with_help(help.to_owned()), &loaded.sources)
+            err.with_help(help.to_owned())
         };
         let source = StackSource {
             name: loaded.name.clone(),
             working_dir: loaded.working_dir.clone(),
             config_files: loaded.config_files.clone(),
             canonical: skiff_compose::compose_json(&loaded.model),
-            native: opts.native.to_vec(),
+            native: native.to_vec(),
             scale: BTreeMap::new(),
             state_dir: state.clone(),
             left_out: loaded.disabled.keys().map(|k| k.name.clone()).collect(),
@@ -149,28 +180,23 @@ impl Stack {
     /// # Errors
     /// The source does not bind (it was not made by [`Stack::load`] of this version), or a
     /// check of [`Stack::load`] fails, in words.
-    pub fn from_source(source: StackSource) -> Result<Stack, String> {
+    pub fn from_source(source: StackSource) -> Result<Stack, StackError> {
         let project = skiff_model::compose::project_from_value(source.canonical.clone())
-            .map_err(|e| format!("invalid project: {e}"))?;
-        let extensions =
-            skiff_compose::extension::decode_json(&source.canonical, &source.left_out)?;
+            .map_err(|e| StackError::Source(e.to_string()))?;
+        let extensions = skiff_compose::extension::decode_json(&source.canonical, &source.left_out)
+            .map_err(StackError::Source)?;
         let plain = |service: &str, field: &str, message: String, help: &str| {
             let at = if field.is_empty() {
                 format!("services.{service}")
             } else {
                 format!("services.{service}.{field}")
             };
-            miette!(help = help.to_owned(), "{at}: {message}")
+            LoadError::new(format!("{at}: {message}")).with_help(help.to_owned())
         };
         let scale = source.scale.clone();
-        // In words, help included: it goes into the daemon's answer and history.
-        let mut stack =
-            Stack::assemble(source, &project, &extensions, &plain).map_err(|e| match e.help() {
-                Some(help) => format!("{e} ({help})"),
-                None => e.to_string(),
-            })?;
+        let mut stack = Stack::assemble(source, &project, &extensions, &plain)?;
         for (service, replicas) in scale {
-            stack.scale(&service, replicas).map_err(|e| e.to_string())?;
+            stack.scale(&service, replicas)?;
         }
         Ok(stack)
     }
@@ -180,26 +206,30 @@ impl Stack {
         source: StackSource,
         project: &skiff_model::compose::Project,
         extensions: &skiff_compose::extension::Extensions,
-        located: &dyn Fn(&str, &str, String, &str) -> miette::Report,
-    ) -> miette::Result<Stack> {
+        located: &dyn Fn(&str, &str, String, &str) -> LoadError,
+    ) -> Result<Stack, StackError> {
         for name in &source.native {
             let Some(service) = project.services.get(name) else {
-                return Err(miette!(
-                    help = "`skiff config --services` lists them",
-                    "--native {name}: no such service (or its profile is not active)"
+                return Err(StackError::Invalid(
+                    LoadError::new(format!(
+                        "--native {name}: no such service (or its profile is not active)"
+                    ))
+                    .with_help("`skiff config --services` lists them"),
                 ));
             };
             let ext = extensions.services.get(name);
             if ext.is_some_and(|e| e.runtime == RuntimeKind::Process) {
-                return Err(miette!("--native {name}: it already runs as a process"));
+                return Err(StackError::Invalid(LoadError::new(format!(
+                    "--native {name}: it already runs as a process"
+                ))));
             }
             if ext.and_then(|e| e.native.as_ref()).is_none() {
-                return Err(located(
+                return Err(StackError::Invalid(located(
                     &service.name,
                     "",
                     format!("--native {name}: the service has no `x-skiff.native` command"),
                     "add `x-skiff: {native: {command: [\"./run-it\", \"--here\"]}}` to the service",
-                ));
+                )));
             }
         }
         let project_dir = PathBuf::from(&source.working_dir);
@@ -210,7 +240,7 @@ impl Stack {
                 Some(e) if e.runtime == RuntimeKind::Process => {
                     let unsupported = skiff_process::service::unsupported_fields(service);
                     if let Some(first) = unsupported.first() {
-                        return Err(located(
+                        return Err(StackError::Invalid(located(
                             name,
                             first,
                             format!(
@@ -219,7 +249,7 @@ impl Stack {
                             ),
                             "remove them, or drop `x-skiff: {runtime: process}` to run the \
                              service in a container",
-                        ));
+                        )));
                     }
                     Origin::Declared(e)
                 }
@@ -233,12 +263,12 @@ impl Stack {
                 ProcessService::from_compose(service, origin, &project_dir).map_err(|errors| {
                     let first = &errors[0];
                     let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                    located(
+                    StackError::Invalid(located(
                         name,
                         &first.field,
                         lines.join("; "),
                         "fix the field; nothing was started",
-                    )
+                    ))
                 })?;
             processes.push(resolved);
         }
@@ -268,13 +298,10 @@ impl Stack {
             source.config_files.clone(),
             json,
         )
-        .map_err(|e| miette!("{e}"))?;
+        .map_err(|e| StackError::Source(e.to_string()))?;
         if let Err(errors) = docker.check() {
-            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
-            return Err(miette!(
-                help = "nothing was changed",
-                "the stack cannot run on the Docker Engine as written:\n  {}",
-                lines.join("\n  ")
+            return Err(StackError::Unrunnable(
+                errors.iter().map(ToString::to_string).collect(),
             ));
         }
         let services = &project.services;
@@ -333,7 +360,7 @@ impl Stack {
     ///
     /// # Errors
     /// No such service.
-    pub fn scale(&mut self, service: &str, replicas: u32) -> miette::Result<()> {
+    pub fn scale(&mut self, service: &str, replicas: u32) -> Result<(), StackError> {
         self.source.scale.insert(service.to_owned(), replicas);
         if let Some(p) = self.processes.iter_mut().find(|p| p.name == service) {
             p.replicas = replicas;
@@ -343,7 +370,7 @@ impl Stack {
             .docker
             .json
             .pointer_mut(&format!("/services/{service}"))
-            .ok_or_else(|| miette!("--scale: no service {service:?}"))?;
+            .ok_or_else(|| StackError::NoSuchService(service.to_owned()))?;
         if let Some(m) = svc.as_object_mut() {
             m.remove("scale");
             let deploy = m.entry("deploy").or_insert_with(|| json!({}));
@@ -475,13 +502,8 @@ impl Stack {
 ///
 /// # Errors
 /// None of `SKIFF_STATE_DIR`, `XDG_STATE_HOME` and `HOME` is set.
-pub fn state_dir() -> miette::Result<PathBuf> {
-    skiff_process::state_dir(|k| std::env::var(k).ok()).ok_or_else(|| {
-        miette!(
-            help = "set SKIFF_STATE_DIR to a directory skiff may write",
-            "cannot tell where to keep process state: SKIFF_STATE_DIR, XDG_STATE_HOME and HOME are unset"
-        )
-    })
+pub fn state_dir() -> Result<PathBuf, StackError> {
+    skiff_process::state_dir(|k| std::env::var(k).ok()).ok_or(StackError::NoStateDir)
 }
 
 /// One edge between the runtimes.
@@ -517,7 +539,7 @@ pub fn env_prefix(service: &str) -> String {
 }
 
 /// The host address a published port is reached at.
-fn host_address(host_ip: &str) -> String {
+pub(crate) fn host_address(host_ip: &str) -> String {
     match host_ip {
         "" | "0.0.0.0" | "::" | "[::]" => "127.0.0.1".to_owned(),
         ip => ip.to_owned(),
@@ -611,251 +633,6 @@ fn published(service: &ServiceConfig) -> Vec<Published> {
             target: p.target,
         })
         .collect()
-}
-
-/// The observed state of both runtimes.
-///
-/// # Errors
-/// The engine or the state directory cannot be read.
-pub async fn observe(
-    engine: Option<&Engine>,
-    project: &str,
-    processes: Option<&ProcessRuntime>,
-) -> miette::Result<Observed> {
-    let mut observed = match engine {
-        Some(engine) => engine.observe(project).await.map_err(|e| miette!("{e}"))?,
-        None => Observed::default(),
-    };
-    if let Some(p) = processes {
-        observed
-            .instances
-            .extend(p.observe().map_err(|e| miette!("{e}"))?);
-    }
-    Ok(observed)
-}
-
-/// Which runtime an action's instance lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Container,
-    Process,
-}
-
-/// The side of an existing instance, by its ID.
-#[must_use]
-pub fn side_of_id(id: &str) -> Side {
-    if parse_instance_id(id).is_some() {
-        Side::Process
-    } else {
-        Side::Container
-    }
-}
-
-/// Routes plan actions to the Docker runtime or the process runtime.
-pub struct Hybrid<'a> {
-    pub stack: &'a Stack,
-    pub engine: Option<&'a Engine>,
-    pub docker: Option<DockerRuntime<'a>>,
-    pub processes: &'a ProcessRuntime,
-}
-
-impl<'a> Hybrid<'a> {
-    #[must_use]
-    pub fn new(
-        stack: &'a Stack,
-        engine: Option<&'a Engine>,
-        processes: &'a ProcessRuntime,
-    ) -> Hybrid<'a> {
-        Hybrid {
-            stack,
-            engine,
-            docker: engine.map(|engine| DockerRuntime {
-                engine,
-                project: &stack.docker,
-                stop_timeout: std::time::Duration::from_secs(10),
-                // Whoever restarts processes (the daemon) restarts containers too.
-                engine_restarts: !processes.caller_restarts(),
-            }),
-            processes,
-        }
-    }
-
-    fn docker(&self, what: &str) -> Result<&DockerRuntime<'a>, RuntimeError> {
-        self.docker.as_ref().ok_or_else(|| {
-            RuntimeError::new(
-                what.to_owned(),
-                "this needs the Docker Engine, and the stack has no container service",
-            )
-        })
-    }
-
-    fn side_of_service(&self, service: &str) -> Side {
-        if self.stack.is_process(service) {
-            Side::Process
-        } else {
-            Side::Container
-        }
-    }
-
-    /// Before a process starts: where it reaches the services it depends on, from the ports
-    /// their containers publish now (host ports the engine chose included).
-    pub async fn prepare_process(&self, service: &str) {
-        let deps = self
-            .stack
-            .depends_on
-            .get(service)
-            .cloned()
-            .unwrap_or_default();
-        let mut env = BTreeMap::new();
-        let containers = match self.engine {
-            Some(engine) if deps.iter().any(|d| !self.stack.is_process(&d.service)) => engine
-                .containers(&self.stack.name)
-                .await
-                .unwrap_or_default(),
-            _ => Vec::new(),
-        };
-        for dep in &deps {
-            let prefix = env_prefix(&dep.service);
-            let mut ports: Vec<(u32, String, u16)> = Vec::new();
-            if let Some(p) = self.stack.processes.iter().find(|p| p.name == dep.service) {
-                ports.extend(
-                    p.ports
-                        .iter()
-                        .map(|port| (u32::from(*port), "127.0.0.1".to_owned(), *port)),
-                );
-            } else {
-                for c in &containers {
-                    let of_dep = c
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(skiff_docker::labels::SERVICE))
-                        .is_some_and(|s| *s == dep.service);
-                    if !of_dep {
-                        continue;
-                    }
-                    for p in c.ports.iter().flatten() {
-                        let (Some(public), Some(ip)) = (p.public_port, p.ip.as_deref()) else {
-                            continue;
-                        };
-                        if ip.contains(':') {
-                            continue;
-                        }
-                        ports.push((u32::from(p.private_port), host_address(ip), public));
-                    }
-                }
-                // Declared order first: the first declared port is `_PORT`.
-                let declared = self
-                    .stack
-                    .published
-                    .get(&dep.service)
-                    .cloned()
-                    .unwrap_or_default();
-                ports.sort_by_key(|(target, _, _)| {
-                    declared
-                        .iter()
-                        .position(|d| d.target == *target)
-                        .unwrap_or(usize::MAX)
-                });
-                ports.dedup_by_key(|(target, _, _)| *target);
-            }
-            if let Some((_, host, port)) = ports.first() {
-                env.insert(format!("{prefix}HOST"), host.clone());
-                env.insert(format!("{prefix}PORT"), port.to_string());
-            }
-            for (target, _, port) in &ports {
-                env.insert(format!("{prefix}PORT_{target}"), port.to_string());
-            }
-        }
-        self.processes.set_derived_env(service, env);
-    }
-}
-
-impl Runtime for Hybrid<'_> {
-    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
-        match action {
-            Action::CreateNetwork { name, .. } | Action::CreateVolume { name, .. } => {
-                self.docker(&format!("create {name}"))?.apply(action).await
-            }
-            Action::Create { service, name, .. } => match self.side_of_service(service) {
-                Side::Process => {
-                    self.prepare_process(service).await;
-                    self.processes.apply(action).await
-                }
-                Side::Container => self.docker(&format!("create {name}"))?.apply(action).await,
-            },
-            Action::Start {
-                service, id, name, ..
-            } => match side_of_id(id) {
-                Side::Process => {
-                    self.prepare_process(service).await;
-                    self.processes.apply(action).await
-                }
-                Side::Container => self.docker(&format!("start {name}"))?.apply(action).await,
-            },
-            Action::Remove { id, name, .. } => match side_of_id(id) {
-                Side::Process => self.processes.apply(action).await,
-                Side::Container => self.docker(&format!("remove {name}"))?.apply(action).await,
-            },
-            Action::Recreate {
-                service,
-                number,
-                id,
-                name,
-                ..
-            } => {
-                let to = self.side_of_service(service);
-                let from = side_of_id(id);
-                if from == to {
-                    return match to {
-                        Side::Process => {
-                            self.prepare_process(service).await;
-                            self.processes.apply(action).await
-                        }
-                        Side::Container => {
-                            self.docker(&format!("recreate {name}"))?
-                                .apply(action)
-                                .await
-                        }
-                    };
-                }
-                // Moving between runtimes: the old instance goes first (it may hold the ports
-                // the new one needs), then the new one starts under the same name.
-                let remove = Action::Remove {
-                    service: service.clone(),
-                    id: id.clone(),
-                    name: name.clone(),
-                    reason: Removal::ScaleDown,
-                };
-                let create = Action::Create {
-                    service: service.clone(),
-                    number: *number,
-                    name: name.clone(),
-                };
-                match from {
-                    Side::Process => self.processes.apply(&remove).await?,
-                    Side::Container => {
-                        self.docker(&format!("remove {name}"))?
-                            .apply(&remove)
-                            .await?;
-                    }
-                }
-                match to {
-                    Side::Process => {
-                        self.prepare_process(service).await;
-                        self.processes.apply(&create).await
-                    }
-                    Side::Container => self.docker(&format!("create {name}"))?.apply(&create).await,
-                }
-            }
-        }
-    }
-
-    async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
-        match self.side_of_service(service) {
-            Side::Process => self.processes.readiness(service).await,
-            Side::Container => self.docker("observe")?.readiness(service).await,
-        }
-    }
 }
 
 /// A service's declared restart policy, as docker compose reads it; an invalid one counts as

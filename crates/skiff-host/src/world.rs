@@ -26,15 +26,16 @@ use skiff_process::{ProcessRuntime, Report, Supervisor, parse_instance_id};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 use tokio::sync::mpsc;
 
-use crate::hybrid::{self, Hybrid, Side, Stack, StackSource, side_of_id};
+use crate::hybrid::{self, Hybrid, Side, side_of_id};
+use crate::stack::{Stack, StackSource};
 
 /// One deployed project: its stack and the process runtime that supervises its processes.
-pub(crate) struct Hosted {
-    pub(crate) stack: Stack,
-    pub(crate) processes: ProcessRuntime,
+pub struct Hosted {
+    pub stack: Stack,
+    pub processes: ProcessRuntime,
 }
 
-impl skiff_host::jobs::JobHost for Hosted {
+impl crate::jobs::JobHost for Hosted {
     fn project(&self) -> &str {
         &self.stack.name
     }
@@ -76,7 +77,7 @@ pub struct HostWorld {
     /// Each project's backup scheduler, stopped by setting its flag.
     schedulers: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
     /// Each project's jobs task (`x-skiff.jobs`), stopped by dropping it.
-    jobs: Mutex<BTreeMap<String, skiff_host::jobs::Jobs<Hosted>>>,
+    jobs: Mutex<BTreeMap<String, crate::jobs::Jobs<Hosted>>>,
 }
 
 /// A container as last observed: (service, name, ID).
@@ -202,7 +203,7 @@ impl HostWorld {
                             continue;
                         };
                         let drill = kind == "drill";
-                        let event = crate::commands::backup::scheduled(&source, name, drill);
+                        let event = crate::backup::scheduled(&source, name, drill);
                         let succeeded = matches!(
                             event.kind,
                             skiff_store::Kind::BackupSucceeded | skiff_store::Kind::Verified
@@ -290,7 +291,7 @@ impl HostWorld {
                 None
             }
         };
-        let jobs = skiff_host::jobs::schedule(Arc::clone(hosted), engine, Arc::clone(&self.sink));
+        let jobs = crate::jobs::schedule(Arc::clone(hosted), engine, Arc::clone(&self.sink));
         self.jobs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -413,8 +414,8 @@ impl World for HostWorld {
         let what = format!("read project {name}");
         let source: StackSource = serde_json::from_value(project.clone())
             .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
-        let mut stack =
-            Stack::from_source(source).map_err(|e| RuntimeError::new(what.clone(), e))?;
+        let mut stack = Stack::from_source(source)
+            .map_err(|e| RuntimeError::new(what.clone(), e.in_words()))?;
         let engine = self.engine_for(&stack).await?;
         if let Some(engine) = engine {
             stack.docker.resolve_images(engine).await;
