@@ -6,11 +6,13 @@
 //! - [`hybrid`]: the composite [`skiff_runtime::Runtime`] over skiff-docker and skiff-process.
 //! - [`backup`]: the host side of backups (volumes paused, `docker exec`, the database
 //!   container found) and the daemon's scheduled runs, as history events.
+//! - [`backup_timers`]: when backups and drills run and when a backup is stale (pure).
 //! - [`jobs`]: the daemon's runs of `x-skiff.jobs` (and `skiff jobs run`).
 //!
 //! Errors are `thiserror` values; the binary renders them.
 
 pub mod backup;
+pub mod backup_timers;
 pub mod hybrid;
 pub mod jobs;
 pub mod stack;

@@ -120,30 +120,6 @@ impl HostWorld {
         let backups = skiff_compose::extension::decode_json(&source.canonical, &source.left_out)
             .map(|e| e.project.backups)
             .unwrap_or_default();
-        // Backups and drills keep their schedules through the jobs' scheduler: one job per
-        // schedule (`backup:NAME`, `drill:NAME`), never overlapping, no retries, a missed run
-        // not caught up (the staleness alert says when backups fall behind).
-        let mut specs = Vec::new();
-        for (name, b) in &backups {
-            let when = [
-                ("backup", b.schedule.as_ref()),
-                ("drill", b.verify.as_ref().and_then(|v| v.schedule.as_ref())),
-            ];
-            for (kind, schedule) in when {
-                if let Some(schedule) =
-                    schedule.and_then(|s| skiff_jobs::Schedule::new(&s.0, None).ok())
-                {
-                    specs.push(skiff_jobs::JobSpec {
-                        name: format!("{kind}:{name}"),
-                        schedule,
-                        overlap: skiff_model::xskiff::Overlap::Forbid,
-                        timeout: None,
-                        retries: 0,
-                        missed: skiff_model::xskiff::Missed::Skip,
-                    });
-                }
-            }
-        }
         let cancel = Arc::new(AtomicBool::new(false));
         let previous = self
             .schedulers
@@ -153,35 +129,24 @@ impl HostWorld {
         if let Some(previous) = previous {
             previous.store(true, Ordering::Relaxed);
         }
-        if specs.is_empty() {
+        let mut timers = crate::backup_timers::BackupTimers::new(&backups, chrono::Utc::now());
+        if timers.is_empty() {
             return;
         }
         let sink = Arc::clone(&self.sink);
         let source = source.clone();
         tracing::info!(
             project = source.name,
-            jobs = specs.len(),
+            jobs = timers.len(),
             "backups scheduled"
         );
         // A thread of its own: backups are long, blocking work that drives the engine with
-        // a runtime of their own; one runs at a time.
+        // a runtime of their own; one runs at a time. When and what is `timers`' to say.
         let spawned = std::thread::Builder::new()
             .name(format!("backups-{}", source.name))
             .spawn(move || {
-                let started = chrono::Utc::now();
-                let periods: BTreeMap<String, skiff_jobs::Schedule> = specs
-                    .iter()
-                    .filter(|s| s.name.starts_with("backup:"))
-                    .map(|s| (s.name["backup:".len()..].to_owned(), s.schedule.clone()))
-                    .collect();
-                let (mut scheduler, _) =
-                    skiff_jobs::Scheduler::new(specs, started, &BTreeMap::new(), Vec::new());
-                // Per backup: the last success, and whether staleness was reported since.
-                let mut last_success: BTreeMap<String, chrono::DateTime<chrono::Utc>> =
-                    BTreeMap::new();
-                let mut stale_reported: BTreeMap<String, bool> = BTreeMap::new();
                 loop {
-                    let Some(at) = scheduler.next_wake() else {
+                    let Some(at) = timers.next_wake() else {
                         return;
                     };
                     while chrono::Utc::now() < at {
@@ -191,67 +156,26 @@ impl HostWorld {
                         let left = (at - chrono::Utc::now()).to_std().unwrap_or_default();
                         std::thread::sleep(left.min(Duration::from_millis(250)));
                     }
-                    // Every run due now, in turn.
-                    for decision in scheduler.tick(chrono::Utc::now()) {
-                        let skiff_jobs::Decision::Start { run, .. } = decision else {
-                            continue;
-                        };
+                    for due in timers.due(chrono::Utc::now()) {
                         if cancel.load(Ordering::Relaxed) {
                             return;
                         }
-                        let Some((kind, name)) = run.job.split_once(':') else {
-                            continue;
-                        };
-                        let drill = kind == "drill";
-                        let event = crate::backup::scheduled(&source, name, drill);
+                        let event = crate::backup::scheduled(&source, &due.backup, due.drill);
                         let succeeded = matches!(
                             event.kind,
                             skiff_store::Kind::BackupSucceeded | skiff_store::Kind::Verified
                         );
-                        scheduler.finished(
-                            &run,
-                            if succeeded {
-                                skiff_jobs::Outcome::Succeeded
-                            } else {
-                                skiff_jobs::Outcome::Failed
-                            },
-                            chrono::Utc::now(),
-                        );
-                        let mut events = Vec::new();
-                        if !drill {
-                            let now = chrono::Utc::now();
-                            if event.kind == skiff_store::Kind::BackupSucceeded {
-                                last_success.insert(name.to_owned(), now);
-                                stale_reported.insert(name.to_owned(), false);
-                            } else if let Some(period) =
-                                periods.get(name).and_then(|s| s.period_at(now))
-                            {
-                                // Older than its schedule allows: a run missed, and the next
-                                // one failed too (two periods without a success).
-                                let since = last_success.get(name).copied().unwrap_or(started);
-                                if now - since > period * 2
-                                    && !stale_reported.get(name).copied().unwrap_or(false)
-                                {
-                                    stale_reported.insert(name.to_owned(), true);
-                                    events.push(
-                                        skiff_store::Event::new(
-                                            now,
-                                            skiff_store::Kind::BackupStale,
-                                        )
-                                        .project(&source.name)
-                                        .trigger("schedule")
-                                        .detail(
-                                            serde_json::json!({
-                                                "backup": name,
-                                                "last_success": last_success.get(name),
-                                            }),
-                                        ),
-                                    );
-                                }
-                            }
-                        }
-                        events.insert(0, event);
-                        let recorded = events.into_iter().all(|event| {
+                        let now = chrono::Utc::now();
+                        let stale = timers.finished(&due, succeeded, now).map(|stale| {
+                            skiff_store::Event::new(now, skiff_store::Kind::BackupStale)
+                                .project(&source.name)
+                                .trigger("schedule")
+                                .detail(serde_json::json!({
+                                    "backup": stale.backup,
+                                    "last_success": stale.last_success,
+                                }))
+                        });
+                        let recorded = std::iter::once(event).chain(stale).all(|event| {
                             sink.lock()
                                 .unwrap_or_else(PoisonError::into_inner)
                                 .as_ref()
