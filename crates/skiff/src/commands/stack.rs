@@ -21,7 +21,6 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use miette::{IntoDiagnostic, miette};
 use skiff_docker::Engine;
 use skiff_plan::{Action, Desired, Instance, Plan, PlanOptions, Planned, Reason, Removal, State};
@@ -663,18 +662,14 @@ pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> 
         }
         if let Some(engine) = &engine {
             for n in &observed.networks {
-                match engine.docker.remove_network(n).await {
+                match engine.remove_network(n).await {
                     Ok(()) => eprintln!("network {n}: removed"),
                     Err(e) => eprintln!("network {n}: not removed: {e}"),
                 }
             }
             if args.volumes {
                 for v in &observed.volumes {
-                    engine
-                        .docker
-                        .remove_volume(v, None::<bollard_options::RemoveVolumeOptions>)
-                        .await
-                        .map_err(|e| miette!("remove volume {v}: {e}"))?;
+                    engine.remove_volume(v).await.map_err(|e| miette!("{e}"))?;
                     eprintln!("volume {v}: removed");
                 }
             }
@@ -686,10 +681,6 @@ pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> 
         drop(lock);
         Ok(ExitCode::SUCCESS)
     })
-}
-
-mod bollard_options {
-    pub use skiff_docker::bollard::query_parameters::RemoveVolumeOptions;
 }
 
 pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
@@ -1013,7 +1004,6 @@ pub fn supervise(args: &SuperviseArgs) -> miette::Result<ExitCode> {
 }
 
 pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> {
-    use skiff_docker::bollard::exec::{CreateExecOptions, StartExecResults};
     let stack = load_stack(project, LoadOptions::default())?;
     if stack.is_process(&args.service) {
         return Err(miette!(
@@ -1044,52 +1034,24 @@ pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> 
                     args.index
                 )
             })?;
-        let exec = engine
-            .docker
-            .create_exec(
-                &target.id,
-                CreateExecOptions::<String> {
-                    cmd: Some(args.command.clone()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    env: if args.env.is_empty() {
-                        None
-                    } else {
-                        Some(args.env.clone())
-                    },
-                    working_dir: args.workdir.clone(),
-                    user: args.user.clone(),
-                    ..CreateExecOptions::default()
-                },
-            )
-            .await
-            .map_err(|e| miette!("exec in {}: {e}", target.name))?;
-        if let StartExecResults::Attached { mut output, .. } = engine
-            .docker
-            .start_exec(&exec.id, None)
-            .await
-            .map_err(|e| miette!("{e}"))?
-        {
-            while let Some(Ok(chunk)) = output.next().await {
-                use skiff_docker::bollard::container::LogOutput;
-                match chunk {
-                    LogOutput::StdErr { message } => {
-                        let _ = std::io::stderr().write_all(&message);
-                    }
-                    other => {
-                        let _ = std::io::stdout().write_all(other.as_ref());
-                        let _ = std::io::stdout().flush();
-                    }
-                }
-            }
-        }
+        let spec = skiff_docker::ExecSpec {
+            command: args.command.clone(),
+            env: args.env.clone(),
+            workdir: args.workdir.clone(),
+            user: args.user.clone(),
+        };
         let code = engine
-            .docker
-            .inspect_exec(&exec.id)
+            .exec(&target.id, spec, &mut |channel, bytes| match channel {
+                skiff_docker::Channel::Stderr => {
+                    let _ = std::io::stderr().write_all(bytes);
+                }
+                skiff_docker::Channel::Stdout => {
+                    let _ = std::io::stdout().write_all(bytes);
+                    let _ = std::io::stdout().flush();
+                }
+            })
             .await
-            .map_err(|e| miette!("{e}"))?
-            .exit_code
-            .unwrap_or(0);
+            .map_err(|e| miette!("{e}"))?;
         Ok(ExitCode::from(
             u8::try_from(code.clamp(0, 255)).unwrap_or(1),
         ))
@@ -1115,7 +1077,7 @@ async fn build_images(
             || skiff_docker::convert::default_image(&p.name, name),
             str::to_owned,
         );
-        if !force && engine.docker.inspect_image(&image).await.is_ok() {
+        if !force && engine.has_image(&image).await {
             continue;
         }
         eprintln!("service {name}: building {image}");

@@ -229,32 +229,16 @@ async fn container_lines(
     options: &Options,
     tx: &mpsc::UnboundedSender<Line>,
 ) {
-    use skiff_docker::bollard::container::LogOutput;
-    use skiff_docker::bollard::query_parameters::LogsOptionsBuilder;
-    let mut opts = LogsOptionsBuilder::default()
-        .stdout(true)
-        .stderr(true)
-        .follow(options.follow)
-        .timestamps(true);
-    if let Some(since) = options.since {
-        let secs = since
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        opts = opts.since(i32::try_from(secs).unwrap_or(i32::MAX));
-    }
-    if let Some(n) = options.tail {
-        opts = opts.tail(&n.to_string());
-    }
-    let mut stream = engine.docker.logs(id, Some(opts.build()));
-    let mut pending: BTreeMap<u8, String> = BTreeMap::new();
-    while let Some(item) = stream.next().await {
-        let Ok(out) = item else { break };
-        let (stream_no, bytes) = match out {
-            LogOutput::StdErr { message } => (2, message),
-            LogOutput::StdOut { message }
-            | LogOutput::Console { message }
-            | LogOutput::StdIn { message } => (1, message),
-        };
+    let spec = skiff_docker::LogsSpec {
+        follow: options.follow,
+        since: options
+            .since
+            .map(|since| since.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()),
+        tail: options.tail,
+    };
+    let mut stream = std::pin::pin!(engine.logs(id, spec));
+    let mut pending: BTreeMap<skiff_docker::Channel, String> = BTreeMap::new();
+    while let Some((stream_no, bytes)) = stream.next().await {
         let buf = pending.entry(stream_no).or_default();
         buf.push_str(&String::from_utf8_lossy(&bytes));
         while let Some(pos) = buf.find('\n') {
