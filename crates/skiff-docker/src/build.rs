@@ -247,6 +247,40 @@ pub async fn build(
     Ok(())
 }
 
+/// Builds the images of a project's services with `build:`, `only` those (all when empty):
+/// every one when `force`, else only those whose image the engine lacks. Says what it builds
+/// and the build's output lines through `say`.
+///
+/// # Errors
+/// A build fails (the first failure ends it).
+pub async fn build_missing(
+    engine: &Engine,
+    project: &crate::project::Project,
+    only: &[String],
+    force: bool,
+    say: &(dyn Fn(&str) + Sync),
+) -> Result<(), EngineError> {
+    for (name, svc) in project.services() {
+        if !only.is_empty() && !only.contains(name) {
+            continue;
+        }
+        let Some(build) = svc.get("build") else {
+            continue;
+        };
+        let image = svc.get("image").and_then(|i| i.as_str()).map_or_else(
+            || crate::convert::default_image(&project.name, name),
+            str::to_owned,
+        );
+        if !force && engine.has_image(&image).await {
+            continue;
+        }
+        say(&format!("service {name}: building {image}"));
+        let prefix = format!("service {name}: ");
+        self::build(engine, &image, build, &|line| say(&format!("{prefix}{line}"))).await?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

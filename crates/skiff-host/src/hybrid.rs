@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 
 use skiff_docker::Engine;
 use skiff_docker::project::DockerRuntime;
-use skiff_plan::{Action, Observed, Removal};
-use skiff_process::{ProcessRuntime, parse_instance_id};
+use std::time::Duration;
+
+use skiff_plan::{Action, Desired, Instance, Observed, Removal, State};
+use skiff_process::{AfterStop, ProcessRuntime, parse_instance_id};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
 use crate::stack::{Stack, env_prefix, host_address};
@@ -178,6 +180,121 @@ impl<'a> Hybrid<'a> {
         }
         self.processes.set_derived_env(service, env);
     }
+}
+
+impl Hybrid<'_> {
+    /// Stops (or, `AfterStop::RemoveRecord`, removes) instances in the stop order (orphans,
+    /// then dependants before their dependencies), each wave in parallel, saying each step
+    /// through `say` (`process api-1: stopping`, `... removed`); returns what failed.
+    pub async fn stop_instances(
+        &self,
+        instances: &[Instance],
+        after: AfterStop,
+        say: &(dyn Fn(String) + Sync),
+    ) -> Vec<String> {
+        let desired = self.stack.desired();
+        let docker = self.docker.as_ref();
+        let processes = self.processes;
+        let done = if after == AfterStop::RemoveRecord {
+            "removed"
+        } else {
+            "stopped"
+        };
+        let mut errors = Vec::new();
+        for wave in skiff_plan::order::stop_waves(&desired, instances) {
+            let tasks = instances
+                .iter()
+                .filter(|i| wave.contains(&i.service))
+                .map(|i| async move {
+                    if let Some((service, number)) = parse_instance_id(&i.id) {
+                        if matches!(i.state, State::Running | State::Restarting) {
+                            say(format!("process {}: stopping", i.name));
+                        }
+                        return processes
+                            .stop_instance(service, number, after)
+                            .await
+                            .map(|_| say(format!("process {}: {done}", i.name)))
+                            .map_err(|e| e.to_string());
+                    }
+                    let Some(docker) = docker else {
+                        return Err(format!(
+                            "container {}: the stack has no container service; remove it with docker",
+                            i.name
+                        ));
+                    };
+                    if matches!(i.state, State::Running | State::Restarting | State::Paused) {
+                        say(format!("container {}: stopping", i.name));
+                    }
+                    let remove = after == AfterStop::RemoveRecord;
+                    docker
+                        .stop_instance(&i.service, &i.id, &i.name, remove)
+                        .await
+                        .map(|()| say(format!("container {}: {done}", i.name)))
+                        .map_err(|e| e.to_string())
+                });
+            errors.extend(
+                futures_util::future::join_all(tasks)
+                    .await
+                    .into_iter()
+                    .filter_map(Result::err),
+            );
+        }
+        errors
+    }
+}
+
+/// Why the services did not all become ready.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    #[error("{0}")]
+    Runtime(String),
+    #[error("service {service} exited with code {code}")]
+    Exited { service: String, code: i64 },
+    #[error("service {0} is unhealthy")]
+    Unhealthy(String),
+    #[error("service {service} did not become ready within {timeout:?}")]
+    Timeout { service: String, timeout: Duration },
+}
+
+/// Waits until every service with replicas is ready (`up --wait`): healthy, or started when
+/// it has no healthcheck, or completed successfully. Polls every 100 ms, on tokio's clock.
+///
+/// # Errors
+/// A service exits non-zero, turns unhealthy, or is not ready by the timeout.
+pub async fn wait_ready(
+    runtime: &impl Runtime,
+    desired: &Desired,
+    timeout: Duration,
+) -> Result<(), WaitError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for s in desired.services.iter().filter(|s| s.replicas > 0) {
+        loop {
+            let (r, has_hc) = runtime
+                .readiness(&s.name)
+                .await
+                .map_err(|e| WaitError::Runtime(e.to_string()))?;
+            match r {
+                Readiness::Healthy | Readiness::Exited(0) => break,
+                Readiness::Started if !has_hc => break,
+                Readiness::Exited(code) => {
+                    return Err(WaitError::Exited {
+                        service: s.name.clone(),
+                        code,
+                    });
+                }
+                Readiness::Unhealthy => return Err(WaitError::Unhealthy(s.name.clone())),
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(WaitError::Timeout {
+                    service: s.name.clone(),
+                    timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 impl Runtime for Hybrid<'_> {

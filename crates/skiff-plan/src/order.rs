@@ -107,3 +107,28 @@ fn find_cycle(deps: &BTreeMap<&str, BTreeSet<&str>>, remaining: &[&str]) -> Vec<
         current = next;
     }
 }
+
+/// The services in the order to stop them: the services of `instances` that are not declared
+/// (orphans) first, then the declared ones dependants before what they depend on (the start
+/// order reversed). A dependency cycle stops all declared services in one wave.
+#[must_use]
+pub fn stop_waves(desired: &Desired, instances: &[crate::Instance]) -> Vec<Vec<String>> {
+    let declared: BTreeSet<String> = desired.services.iter().map(|s| s.name.clone()).collect();
+    let mut out: Vec<Vec<String>> = Vec::new();
+    let orphans: BTreeSet<String> = instances
+        .iter()
+        .map(|i| i.service.clone())
+        .filter(|s| !declared.contains(s))
+        .collect();
+    if !orphans.is_empty() {
+        out.push(orphans.into_iter().collect());
+    }
+    match waves(desired, &declared) {
+        Ok(mut up) => {
+            up.reverse();
+            out.extend(up);
+        }
+        Err(_) => out.push(declared.into_iter().collect()),
+    }
+    out
+}

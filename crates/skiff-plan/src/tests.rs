@@ -493,3 +493,38 @@ fn on_failure_counts_its_retries() {
     assert!(!on_failure(Some(2)).restarts(Some(1), 2));
     assert!(!on_failure(Some(0)).restarts(Some(1), 0));
 }
+
+#[test]
+fn stop_waves_take_orphans_first_then_dependants_before_dependencies() {
+    let d = desired(vec![
+        service("db", 1, "h", &[]),
+        service("api", 1, "h", &["db"]),
+        service("web", 1, "h", &["api"]),
+        service("cache", 1, "h", &[]),
+    ]);
+    let instances = vec![
+        instance("api", 1, "h", State::Running),
+        instance("old", 1, "h", State::Running),
+    ];
+    assert_eq!(
+        crate::order::stop_waves(&d, &instances),
+        vec![
+            vec!["old".to_owned()],
+            vec!["web".to_owned()],
+            vec!["api".to_owned()],
+            vec!["cache".to_owned(), "db".to_owned()],
+        ]
+    );
+}
+
+#[test]
+fn a_dependency_cycle_stops_everything_in_one_wave() {
+    let d = desired(vec![
+        service("a", 1, "h", &["b"]),
+        service("b", 1, "h", &["a"]),
+    ]);
+    assert_eq!(
+        crate::order::stop_waves(&d, &[]),
+        vec![vec!["a".to_owned(), "b".to_owned()]]
+    );
+}

@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use miette::{IntoDiagnostic, miette};
 use skiff_docker::Engine;
 use skiff_plan::{Action, Desired, Instance, Plan, PlanOptions, Planned, Reason, Removal, State};
-use skiff_process::{AfterStop, ProcessRuntime, parse_instance_id};
-use skiff_runtime::{Event, ExecOptions, Readiness, Runtime, execute};
+use skiff_process::{AfterStop, ProcessRuntime};
+use skiff_runtime::{Event, ExecOptions, Runtime, execute};
 
 use crate::cli::{
     Cli, Command, DownArgs, ExecArgs, LogsArgs, OutputFormat, PlanArgs, ProjectArgs, PsArgs,
@@ -506,127 +506,44 @@ async fn hand_to_daemon(
     ))
 }
 
+/// Says a step of a stop on standard error.
+fn say(line: String) {
+    eprintln!("{line}");
+}
+
+/// `up --wait`: every service ready, or why not.
 async fn wait_all(
     runtime: &impl Runtime,
     desired: &Desired,
     timeout: Duration,
 ) -> miette::Result<()> {
-    let deadline = Instant::now() + timeout;
-    for s in desired.services.iter().filter(|s| s.replicas > 0) {
-        loop {
-            let (r, has_hc) = runtime
-                .readiness(&s.name)
-                .await
-                .map_err(|e| miette!("{e}"))?;
-            match r {
-                Readiness::Healthy => break,
-                Readiness::Started if !has_hc => break,
-                Readiness::Exited(0) => break,
-                Readiness::Exited(code) => {
-                    return Err(miette!("service {} exited with code {code}", s.name));
-                }
-                Readiness::Unhealthy => {
-                    return Err(miette!(
-                        help = "`skiff logs {}` shows its output",
-                        "service {} is unhealthy",
-                        s.name
-                    ));
-                }
-                _ => {}
+    skiff_host::hybrid::wait_ready(runtime, desired, timeout)
+        .await
+        .map_err(|e| match &e {
+            skiff_host::hybrid::WaitError::Unhealthy(service) => {
+                miette!(help = format!("`skiff logs {service}` shows its output"), "{e}")
             }
-            if Instant::now() > deadline {
-                return Err(miette!(
-                    "service {} did not become ready within {timeout:?}",
-                    s.name
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+            _ => miette!("{e}"),
+        })?;
     eprintln!("All services are ready.");
     Ok(())
 }
 
-/// The services in the order to stop them: orphans first, then dependants before what they
-/// depend on.
-fn stop_order(desired: &Desired, instances: &[Instance]) -> Vec<Vec<String>> {
-    let declared: BTreeSet<String> = desired.services.iter().map(|s| s.name.clone()).collect();
-    let mut waves: Vec<Vec<String>> = Vec::new();
-    let orphans: BTreeSet<String> = instances
-        .iter()
-        .map(|i| i.service.clone())
-        .filter(|s| !declared.contains(s))
-        .collect();
-    if !orphans.is_empty() {
-        waves.push(orphans.into_iter().collect());
-    }
-    match skiff_plan::order::waves(desired, &declared) {
-        Ok(mut up) => {
-            up.reverse();
-            waves.extend(up);
-        }
-        Err(_) => waves.push(declared.into_iter().collect()),
-    }
-    waves
-}
-
-/// Stops (or removes) instances wave by wave, each wave in parallel; says what it did.
-async fn stop_instances(
-    stack: &Stack,
-    engine: Option<&Engine>,
-    processes: &ProcessRuntime,
-    instances: &[Instance],
-    after: AfterStop,
-) -> Vec<String> {
-    let desired = stack.desired();
-    let hybrid = Hybrid::new(stack, engine, processes);
-    let docker = hybrid.docker.as_ref();
-    let mut errors = Vec::new();
-    for wave in stop_order(&desired, instances) {
-        let tasks = instances
-            .iter()
-            .filter(|i| wave.contains(&i.service))
-            .map(|i| async move {
-                let done = if after == AfterStop::RemoveRecord { "removed" } else { "stopped" };
-                match parse_instance_id(&i.id) {
-                    Some((service, number)) => {
-                        let running = matches!(i.state, State::Running | State::Restarting);
-                        if running {
-                            eprintln!("process {}: stopping", i.name);
-                        }
-                        processes
-                            .stop_instance(service, number, after)
-                            .await
-                            .map(|_| eprintln!("process {}: {done}", i.name))
-                            .map_err(|e| e.to_string())
-                    }
-                    None => {
-                        let Some(docker) = docker else {
-                            return Err(format!(
-                                "container {}: the stack has no container service; remove it with docker",
-                                i.name
-                            ));
-                        };
-                        if matches!(i.state, State::Running | State::Restarting | State::Paused) {
-                            eprintln!("container {}: stopping", i.name);
-                        }
-                        let remove = after == AfterStop::RemoveRecord;
-                        docker
-                            .stop_instance(&i.service, &i.id, &i.name, remove)
-                            .await
-                            .map(|()| eprintln!("container {}: {done}", i.name))
-                            .map_err(|e| e.to_string())
-                    }
-                }
-            });
-        errors.extend(
-            futures_util::future::join_all(tasks)
-                .await
-                .into_iter()
-                .filter_map(Result::err),
-        );
-    }
-    errors
+/// Builds the images of container services (see [`skiff_docker::build::build_missing`]).
+async fn build_images(
+    engine: &Engine,
+    p: &skiff_docker::project::Project,
+    only: &[String],
+    force: bool,
+) -> miette::Result<()> {
+    skiff_docker::build::build_missing(engine, p, only, force, &|line| eprintln!("{line}"))
+        .await
+        .map_err(|e| {
+            miette!(
+                help = "fix the Dockerfile or the build context; nothing was started",
+                "{e}"
+            )
+        })
 }
 
 pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> {
@@ -649,14 +566,9 @@ pub fn down(project: &ProjectArgs, args: &DownArgs) -> miette::Result<ExitCode> 
             .filter(|i| args.remove_orphans || stack.declared.contains(&i.service))
             .cloned()
             .collect();
-        let errors = stop_instances(
-            &stack,
-            engine.as_ref(),
-            &processes,
-            &instances,
-            AfterStop::RemoveRecord,
-        )
-        .await;
+        let errors = Hybrid::new(&stack, engine.as_ref(), &processes)
+            .stop_instances(&instances, AfterStop::RemoveRecord, &say)
+            .await;
         if !errors.is_empty() {
             return Err(miette!("down did not finish:\n  {}", errors.join("\n  ")));
         }
@@ -901,14 +813,9 @@ fn lifecycle_as(
                 .filter(|i| selected(&i.service))
                 .filter(|i| matches!(i.state, State::Running | State::Restarting | State::Paused))
                 .collect();
-            let errors = stop_instances(
-                &stack,
-                engine.as_ref(),
-                &processes,
-                &running,
-                AfterStop::KeepRecord,
-            )
-            .await;
+            let errors = Hybrid::new(&stack, engine.as_ref(), &processes)
+                .stop_instances(&running, AfterStop::KeepRecord, &say)
+                .await;
             drop(lock);
             if !errors.is_empty() {
                 return Err(miette!("{verb} did not finish:\n  {}", errors.join("\n  ")));
@@ -1056,42 +963,6 @@ pub fn exec(project: &ProjectArgs, args: &ExecArgs) -> miette::Result<ExitCode> 
             u8::try_from(code.clamp(0, 255)).unwrap_or(1),
         ))
     })
-}
-
-/// Builds the images of container services with `build:` (all of them when `force`, else only
-/// those whose image is missing). Process services are never built.
-async fn build_images(
-    engine: &Engine,
-    p: &skiff_docker::project::Project,
-    only: &[String],
-    force: bool,
-) -> miette::Result<()> {
-    for (name, svc) in p.services() {
-        if !only.is_empty() && !only.contains(name) {
-            continue;
-        }
-        let Some(build) = svc.get("build") else {
-            continue;
-        };
-        let image = svc.get("image").and_then(|i| i.as_str()).map_or_else(
-            || skiff_docker::convert::default_image(&p.name, name),
-            str::to_owned,
-        );
-        if !force && engine.has_image(&image).await {
-            continue;
-        }
-        eprintln!("service {name}: building {image}");
-        let prefix = format!("service {name}: ");
-        skiff_docker::build::build(engine, &image, build, &|line| eprintln!("{prefix}{line}"))
-            .await
-            .map_err(|e| {
-                miette!(
-                    help = "fix the Dockerfile or the build context; nothing was started",
-                    "{e}"
-                )
-            })?;
-    }
-    Ok(())
 }
 
 pub fn build(project: &ProjectArgs, args: &ServicesArgs) -> miette::Result<ExitCode> {

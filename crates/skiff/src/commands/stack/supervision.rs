@@ -387,8 +387,9 @@ pub async fn foreground(
             .filter(|i| selected(&i.service))
             .filter(|i| matches!(i.state, State::Running | State::Restarting | State::Paused))
             .collect();
-        let stopping =
-            super::stop_instances(stack, engine, processes, &running, AfterStop::KeepRecord);
+        let hybrid = skiff_host::hybrid::Hybrid::new(stack, engine, processes);
+        let say = |line: String| eprintln!("{line}");
+        let stopping = hybrid.stop_instances(&running, AfterStop::KeepRecord, &say);
         tokio::pin!(stopping);
         let errors = loop {
             tokio::select! {
