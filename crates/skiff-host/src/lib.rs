@@ -7,6 +7,7 @@
 //! - [`backup`]: the host side of backups (volumes paused, `docker exec`, the database
 //!   container found) and the daemon's scheduled runs, as history events.
 //! - [`backup_timers`]: when backups and drills run and when a backup is stale (pure).
+//! - [`logs`]: the stack's output, containers' and processes' merged in time order.
 //! - [`jobs`]: the daemon's runs of `x-skiff.jobs` (and `skiff jobs run`).
 //!
 //! Errors are `thiserror` values; the binary renders them.
@@ -15,5 +16,6 @@ pub mod backup;
 pub mod backup_timers;
 pub mod hybrid;
 pub mod jobs;
+pub mod logs;
 pub mod stack;
 pub mod world;
