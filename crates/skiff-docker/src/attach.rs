@@ -76,7 +76,9 @@ impl Engine {
             )
             .await
             .map_err(EngineError::call(format!("exec in {id}")))?;
-        if let StartExecResults::Attached { output: mut out, .. } = self
+        if let StartExecResults::Attached {
+            output: mut out, ..
+        } = self
             .docker
             .start_exec(&exec.id, None)
             .await
@@ -98,11 +100,7 @@ impl Engine {
 
     /// A container's output with the engine's timestamps (each line starts with one), as it
     /// comes; the stream ends at the first error.
-    pub fn logs(
-        &self,
-        id: &str,
-        spec: LogsSpec,
-    ) -> impl Stream<Item = (Channel, Vec<u8>)> + use<> {
+    pub fn logs(&self, id: &str, spec: LogsSpec) -> impl Stream<Item = (Channel, Vec<u8>)> + use<> {
         let mut opts = LogsOptionsBuilder::default()
             .stdout(true)
             .stderr(true)

@@ -276,7 +276,10 @@ pub async fn build_missing(
         }
         say(&format!("service {name}: building {image}"));
         let prefix = format!("service {name}: ");
-        self::build(engine, &image, build, &|line| say(&format!("{prefix}{line}"))).await?;
+        self::build(engine, &image, build, &|line| {
+            say(&format!("{prefix}{line}"))
+        })
+        .await?;
     }
     Ok(())
 }

@@ -12,7 +12,6 @@ pub mod labels;
 pub mod oneoff;
 pub mod project;
 
-
 pub use attach::{Channel, ExecSpec, LogsSpec};
 pub use engine::{Engine, EngineError};
 pub use events::{ContainerChange, ContainerEvent};

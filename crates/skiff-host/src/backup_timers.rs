@@ -159,17 +159,23 @@ mod tests {
     fn backups(yaml: &[(&str, &str, Option<&str>)]) -> BTreeMap<String, Backup> {
         yaml.iter()
             .map(|(name, schedule, drill)| {
-                let mut v = serde_json::json!({"path": "./data", "to": ["/b"], "schedule": schedule});
+                let mut v =
+                    serde_json::json!({"path": "./data", "to": ["/b"], "schedule": schedule});
                 if let Some(d) = drill {
                     v["verify"] = serde_json::json!({"schedule": d});
                 }
-                ((*name).to_owned(), serde_json::from_value(v).expect("a backup"))
+                (
+                    (*name).to_owned(),
+                    serde_json::from_value(v).expect("a backup"),
+                )
             })
             .collect()
     }
 
     fn at(h: u32, m: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0).single().expect("a time")
+        Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0)
+            .single()
+            .expect("a time")
     }
 
     #[test]
@@ -185,7 +191,11 @@ mod tests {
         assert_eq!(due.len(), 1);
         assert!(due[0].drill);
         assert_eq!(due[0].backup, "db");
-        assert_eq!(t.finished(&due[0], false, at(9, 31)), None, "drills are never stale");
+        assert_eq!(
+            t.finished(&due[0], false, at(9, 31)),
+            None,
+            "drills are never stale"
+        );
         assert_eq!(t.next_wake(), Some(at(10, 0)));
         let due = t.due(at(10, 0));
         assert_eq!((due.len(), due[0].drill), (1, false));

@@ -18,4 +18,5 @@ pub mod hybrid;
 pub mod jobs;
 pub mod logs;
 pub mod stack;
+pub mod supervision;
 pub mod world;

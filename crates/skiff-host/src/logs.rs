@@ -86,8 +86,7 @@ pub async fn print(
     };
     let mut sources = Vec::new();
     if stack.has_process_state() {
-        let records = skiff_process::record::list(&stack.state_dir, &stack.name)
-            .map_err(failed)?;
+        let records = skiff_process::record::list(&stack.state_dir, &stack.name).map_err(failed)?;
         for r in records.into_iter().filter(|r| selected(&r.service)) {
             let log = r
                 .log
@@ -97,10 +96,7 @@ pub async fn print(
         }
     }
     if let Some(engine) = engine {
-        let containers = engine
-            .containers(&stack.name)
-            .await
-            .map_err(failed)?;
+        let containers = engine.containers(&stack.name).await.map_err(failed)?;
         for c in containers {
             let service = c
                 .labels
@@ -217,9 +213,11 @@ async fn container_lines(
 ) {
     let spec = skiff_docker::LogsSpec {
         follow: options.follow,
-        since: options
-            .since
-            .map(|since| since.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default()),
+        since: options.since.map(|since| {
+            since
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+        }),
         tail: options.tail,
     };
     let mut stream = std::pin::pin!(engine.logs(id, spec));

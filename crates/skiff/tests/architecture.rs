@@ -9,11 +9,21 @@ use std::process::Command;
 fn dependencies() -> BTreeMap<String, Vec<String>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--no-deps",
+            "--offline",
+        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo metadata runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata is JSON");
     meta["packages"]
         .as_array()
@@ -36,7 +46,10 @@ fn dependencies() -> BTreeMap<String, Vec<String>> {
 fn only_skiff_docker_knows_bollard() {
     for (krate, deps) in dependencies() {
         if krate != "skiff-docker" {
-            assert!(!deps.contains(&"bollard".to_owned()), "{krate} depends on bollard");
+            assert!(
+                !deps.contains(&"bollard".to_owned()),
+                "{krate} depends on bollard"
+            );
         }
     }
 }
@@ -55,7 +68,13 @@ fn the_daemon_core_does_not_know_the_runtimes() {
 #[test]
 fn pure_crates_do_no_io() {
     let deps = dependencies();
-    for krate in ["skiff-model", "skiff-plan", "skiff-compose", "skiff-jobs", "skiff-k8s"] {
+    for krate in [
+        "skiff-model",
+        "skiff-plan",
+        "skiff-compose",
+        "skiff-jobs",
+        "skiff-k8s",
+    ] {
         for io in ["tokio", "bollard", "rusqlite", "reqwest", "nix", "kube"] {
             assert!(
                 !deps[krate].contains(&io.to_owned()),
@@ -88,7 +107,10 @@ fn sources(dir: &Path, out: &mut Vec<(String, String)>) {
 #[test]
 fn the_binary_is_thin() {
     let mut files = Vec::new();
-    sources(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    sources(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
     for (path, text) in &files {
         assert!(!text.contains("bollard"), "{path} names bollard");
     }

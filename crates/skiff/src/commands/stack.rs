@@ -521,7 +521,10 @@ async fn wait_all(
         .await
         .map_err(|e| match &e {
             skiff_host::hybrid::WaitError::Unhealthy(service) => {
-                miette!(help = format!("`skiff logs {service}` shows its output"), "{e}")
+                miette!(
+                    help = format!("`skiff logs {service}` shows its output"),
+                    "{e}"
+                )
             }
             _ => miette!("{e}"),
         })?;

@@ -5,8 +5,8 @@ use std::io::{IsTerminal, Write};
 use std::sync::Mutex;
 
 use skiff_docker::Engine;
-use skiff_host::logs::{Line, LogSink};
 pub use skiff_host::logs::Options;
+use skiff_host::logs::{Line, LogSink};
 use skiff_host::stack::Stack;
 
 const COLORS: [&str; 6] = [
@@ -17,7 +17,11 @@ const COLORS: [&str; 6] = [
 ///
 /// # Errors
 /// The engine or a log file cannot be read.
-pub async fn print(stack: &Stack, engine: Option<&Engine>, options: &Options) -> miette::Result<()> {
+pub async fn print(
+    stack: &Stack,
+    engine: Option<&Engine>,
+    options: &Options,
+) -> miette::Result<()> {
     let sink = Terminal {
         prefixes: Mutex::new(Vec::new()),
     };

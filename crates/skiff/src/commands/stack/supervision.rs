@@ -28,7 +28,7 @@ use miette::{IntoDiagnostic, miette};
 use serde::{Deserialize, Serialize};
 use skiff_docker::Engine;
 use skiff_plan::State;
-use skiff_process::{AfterStop, Ending, ProcessRuntime, Report, RunState, Supervisor};
+use skiff_process::{AfterStop, ProcessRuntime, Report};
 use skiff_runtime::{Event, RuntimeError};
 use tokio::io::AsyncBufReadExt;
 use tokio::signal::unix::{SignalKind, signal};
@@ -76,46 +76,30 @@ pub fn emit(message: &Message) {
     }
 }
 
-/// Takes the project's lock, waiting for another skiff process to finish with it.
+/// Takes the project's lock, saying so when another skiff process holds it.
 ///
 /// # Errors
 /// The state directory cannot be written.
 pub async fn lock(stack: &Stack) -> miette::Result<std::fs::File> {
-    let dir = stack.state_dir.join(&stack.name);
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| miette!("cannot create the state directory {}: {e}", dir.display()))?;
-    let path = dir.join("lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| miette!("cannot open {}: {e}", path.display()))?;
-    let mut announced = false;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                if !announced {
-                    eprintln!(
-                        "Waiting for another skiff to finish with project {}...",
-                        stack.name
-                    );
-                    announced = true;
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(std::fs::TryLockError::Error(e)) => {
-                return Err(miette!("cannot lock {}: {e}", path.display()));
-            }
-        }
+    let waiting = || {
+        eprintln!(
+            "Waiting for another skiff to finish with project {}...",
+            stack.name
+        );
+    };
+    skiff_host::supervision::lock(stack, &waiting)
+        .await
+        .map_err(|e| miette!("{e}"))
+}
+
+/// Stops what this command started (after a failed `up` in the foreground).
+pub async fn stop_owned(processes: &ProcessRuntime) {
+    for e in skiff_host::supervision::stop_owned(processes).await {
+        log(&format!("stop: {e}"));
     }
 }
 
-/// Where the detached supervisor of a project writes what it does.
-fn supervisor_log(stack: &Stack) -> std::path::PathBuf {
-    stack.state_dir.join(&stack.name).join("supervisor.log")
-}
+pub use skiff_host::supervision::forget_project_if_empty;
 
 /// Runs this command line again as a detached supervisor, shows its progress, and returns
 /// once it has carried out the plan (it then goes on supervising on its own).
@@ -123,7 +107,7 @@ fn supervisor_log(stack: &Stack) -> std::path::PathBuf {
 /// # Errors
 /// The supervisor could not be started, or the plan failed.
 pub async fn delegate(stack: &Stack, describe: Describe, json: bool) -> miette::Result<()> {
-    let log_path = supervisor_log(stack);
+    let log_path = skiff_host::supervision::supervisor_log(stack);
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).into_diagnostic()?;
     }
@@ -215,111 +199,13 @@ pub async fn run_detached(
         "supervising {supervised} process instance(s) of project {}",
         processes.project()
     ));
-    keep_running(supervisors, reports).await;
+    skiff_host::supervision::keep_running(supervisors, reports, &log).await;
     log("every process has stopped; the supervisor exits");
 }
 
 fn log(text: &str) {
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     eprintln!("{now} {text}");
-}
-
-async fn keep_running(supervisors: Vec<Supervisor>, mut reports: UnboundedReceiver<Report>) {
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        log("cannot listen for signals; supervising anyway");
-        while !all_finished(&supervisors) {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-        return;
-    };
-    loop {
-        if all_finished(&supervisors) {
-            return;
-        }
-        tokio::select! {
-            Some(report) = reports.recv() => {
-                if let Some(text) = report_text(&report) {
-                    log(&text);
-                }
-            }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
-            _ = hup.recv() => {}
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
-    }
-    log("asked to stop: stopping every process it supervises");
-    stop_all(supervisors).await;
-}
-
-fn all_finished(supervisors: &[Supervisor]) -> bool {
-    supervisors
-        .iter()
-        .all(|s| matches!(s.status().state, RunState::Finished { .. }))
-}
-
-async fn stop_all(supervisors: Vec<Supervisor>) {
-    let stops = supervisors
-        .into_iter()
-        .map(|s| s.stop(AfterStop::KeepRecord));
-    for result in futures_util::future::join_all(stops).await {
-        if let Err(e) = result {
-            log(&format!("stop: {e}"));
-        }
-    }
-}
-
-/// Stops what this command started (after a failed `up` in the foreground: nothing may run
-/// on without a supervisor).
-pub async fn stop_owned(processes: &ProcessRuntime) {
-    stop_all(processes.take_supervisors()).await;
-}
-
-/// A supervision event as a line for people; `None` for the unremarkable ones.
-fn report_text(report: &Report) -> Option<String> {
-    use skiff_process::Event as E;
-    let name = report.instance.to_string();
-    Some(match &report.event {
-        E::Started { restarts: 0, .. } | E::Adopted { .. } => return None,
-        E::Started { pid, restarts } => {
-            format!("process {name}: started again (pid {pid}, restart {restarts})")
-        }
-        E::Exited { exit, ran_for } => {
-            format!("process {name}: {exit} after {:.1}s", ran_for.as_secs_f64())
-        }
-        E::Restarting { after, attempt } => format!(
-            "process {name}: restarting in {:.1}s (restart {attempt})",
-            after.as_secs_f64()
-        ),
-        E::HealthChanged { health, output } => {
-            let state = serde_json::to_value(health)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let first = output
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(160)
-                .collect::<String>();
-            if first.is_empty() || *health != skiff_process::Health::Unhealthy {
-                format!("process {name}: {state}")
-            } else {
-                format!("process {name}: {state} ({first})")
-            }
-        }
-        E::SpawnFailed { error } | E::Error { error } => format!("process {name}: {error}"),
-        E::Finished {
-            ending: Ending::RetriesExhausted,
-            ..
-        } => format!("process {name}: restarts exhausted, left stopped"),
-        E::Finished { .. } => return None,
-    })
 }
 
 /// The foreground of `skiff up`: shows the output of the selected services (from `since`),
@@ -360,7 +246,7 @@ pub async fn foreground(
                 }
             }
             Some(report) = reports.recv() => {
-                if let Some(text) = report_text(&report) {
+                if let Some(text) = skiff_host::supervision::report_text(&report) {
                     eprintln!("{text}");
                 }
             }
@@ -396,7 +282,7 @@ pub async fn foreground(
                 r = &mut logs, if !logs_done => { logs_done = true; let _ = r; }
                 errors = &mut stopping => break errors,
                 Some(report) = reports.recv() => {
-                    if let Some(text) = report_text(&report) {
+                    if let Some(text) = skiff_host::supervision::report_text(&report) {
                         eprintln!("{text}");
                     }
                 }
@@ -420,17 +306,4 @@ pub async fn foreground(
         eprintln!("Every service has stopped.");
     }
     Ok(())
-}
-
-/// After `down`: deletes the project's state directory once no record is left in it.
-pub fn forget_project_if_empty(stack: &Stack) {
-    let dir = stack.state_dir.join(&stack.name);
-    let has_records = std::fs::read_dir(&dir).is_ok_and(|entries| {
-        entries
-            .filter_map(Result::ok)
-            .any(|e| e.path().extension().is_some_and(|x| x == "json"))
-    });
-    if !has_records {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }
