@@ -19,6 +19,7 @@
 //! any row (callers record names, codes and reasons), no async (calls are short; an async
 //! caller runs them where blocking is fine).
 
+mod backups;
 mod event;
 mod jobs;
 mod schema;
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::{Connection, Row, params, params_from_iter};
 
+pub use backups::{BackupSummary, summarize_backups};
 pub use event::{Event, Filter, Health, Kind, Recorded, Retention, UnknownName};
 pub use jobs::{JOB_OUTCOMES, JobSummary, outcome_name, summarize_jobs};
 pub use schema::SCHEMA_VERSION;

@@ -234,47 +234,18 @@ fn token(file: Option<&Path>) -> miette::Result<String> {
     Ok(token)
 }
 
-/// The systemd unit for these settings.
-fn unit(exe: &Path, args: &InstallArgs) -> String {
-    let mut exec = format!("{} daemon", exe.display());
-    if let Some(listen) = args.listen {
-        exec.push_str(&format!(" --listen {listen}"));
-    }
-    if let Some(file) = &args.token_file {
-        exec.push_str(&format!(" --token-file {}", file.display()));
-    }
-    if args.json_logs {
-        exec.push_str(" --log-format json");
-    }
-    format!(
-        "# Written by `skiff daemon install`.\n\
-         [Unit]\n\
-         Description=skiff daemon: keeps compose stacks converged\n\
-         Documentation=man:skiff(1)\n\
-         After=docker.service network-online.target\n\
-         Wants=network-online.target\n\
-         \n\
-         [Service]\n\
-         Type=simple\n\
-         ExecStart={exec}\n\
-         Environment=SKIFF_STATE_DIR={state}\n\
-         Restart=always\n\
-         RestartSec=2\n\
-         # Stopping or restarting the daemon leaves the stacks running: only skiff itself is\n\
-         # signalled, and it takes the stacks up again when it starts.\n\
-         KillMode=process\n\
-         TimeoutStopSec=30\n\
-         \n\
-         [Install]\n\
-         WantedBy=multi-user.target\n",
-        state = args.state_dir.display(),
-    )
-}
-
 fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
     let exe =
         std::env::current_exe().map_err(|e| miette!("cannot find skiff's own executable: {e}"))?;
-    let text = unit(&exe, args);
+    let text = skiff_daemon::systemd_unit(
+        &exe,
+        &skiff_daemon::UnitSettings {
+            listen: args.listen,
+            token_file: args.token_file.clone(),
+            json_logs: args.json_logs,
+            state_dir: args.state_dir.clone(),
+        },
+    );
     if args.dry_run {
         write_stdout(&text)?;
         return Ok(ExitCode::SUCCESS);
@@ -353,23 +324,6 @@ impl History {
     }
 }
 
-/// One backup, from its runs and drills in the history.
-#[derive(Debug, serde::Serialize)]
-struct BackupRow {
-    project: String,
-    backup: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_success: Option<DateTime<Utc>>,
-    /// The size of the last successful backup.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    size: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_verified: Option<DateTime<Utc>>,
-    /// `<time> (backup|drill): <first line of the error>`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    last_failure: Option<String>,
-}
-
 pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
     let paths = Paths::new(&args.target)?;
     let name = project.project_name.as_deref();
@@ -388,7 +342,7 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
             .await?;
         Ok::<_, miette::Report>((services, events, jobs))
     })?;
-    let backups = backup_rows(&backup_events);
+    let backups = skiff_store::summarize_backups(&backup_events);
     let failing_jobs = crate::commands::jobs::failing(&job_events);
     if args.format == OutputFormat::Json {
         let out = serde_json::json!({
@@ -488,54 +442,6 @@ pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCo
     }
     write_stdout(&table.to_string())?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Per backup, from its runs and drills in the history: the last success and its size, the
-/// last passed drill, the last failure.
-fn backup_rows(events: &[Recorded]) -> Vec<BackupRow> {
-    use skiff_store::Kind;
-    let mut rows: std::collections::BTreeMap<(String, String), BackupRow> =
-        std::collections::BTreeMap::new();
-    for r in events {
-        let e = &r.event;
-        let (Some(project), Some(backup)) = (&e.project, e.detail["backup"].as_str()) else {
-            continue;
-        };
-        let row = rows
-            .entry((project.clone(), backup.to_owned()))
-            .or_insert_with(|| BackupRow {
-                project: project.clone(),
-                backup: backup.to_owned(),
-                last_success: None,
-                size: None,
-                last_verified: None,
-                last_failure: None,
-            });
-        match e.kind {
-            Kind::BackupSucceeded => {
-                row.last_success = Some(e.time);
-                row.size = e.detail["size"].as_u64();
-            }
-            Kind::Verified => row.last_verified = Some(e.time),
-            Kind::BackupFailed | Kind::VerifyFailed => {
-                let what = if e.kind == Kind::BackupFailed {
-                    "backup"
-                } else {
-                    "drill"
-                };
-                let why = e.detail["error"].as_str().map_or_else(
-                    || "checks failed".to_owned(),
-                    |m| m.lines().next().unwrap_or_default().to_owned(),
-                );
-                row.last_failure = Some(format!(
-                    "{} ({what}): {why}",
-                    e.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ));
-            }
-            _ => {}
-        }
-    }
-    rows.into_values().collect()
 }
 
 /// Records an event of the CLI's own (a backup or drill run by hand) in the daemon's history
@@ -658,28 +564,4 @@ fn print_events(events: &[Recorded], json: bool) -> miette::Result<()> {
         out.push('\n');
     }
     write_stdout(out.trim_end())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_unit_stops_only_the_daemon_and_keeps_the_token_out_of_the_command_line() {
-        let args = InstallArgs {
-            dry_run: true,
-            unit_dir: PathBuf::from("/etc/systemd/system"),
-            state_dir: PathBuf::from("/var/lib/skiff"),
-            listen: Some("0.0.0.0:7077".parse().expect("addr")),
-            token_file: Some(PathBuf::from("/etc/skiff/token")),
-            json_logs: true,
-        };
-        let text = unit(Path::new("/usr/local/bin/skiff"), &args);
-        assert!(text.contains("\nKillMode=process\n"), "{text}");
-        assert!(text.contains(
-            "\nExecStart=/usr/local/bin/skiff daemon --listen 0.0.0.0:7077 --token-file /etc/skiff/token --log-format json\n"
-        ));
-        assert!(text.contains("\nEnvironment=SKIFF_STATE_DIR=/var/lib/skiff\n"));
-        assert!(text.contains("\nWantedBy=multi-user.target\n"));
-    }
 }
