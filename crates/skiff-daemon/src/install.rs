@@ -53,6 +53,52 @@ pub fn systemd_unit(exe: &Path, args: &UnitSettings) -> String {
     )
 }
 
+/// Why a TCP token cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("cannot read the token file {}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--listen needs a token of at least 16 characters; {from} holds {}", if *.length == 0 { "none".to_owned() } else { format!("{} characters", .length) })]
+    TooShort { from: String, length: usize },
+}
+
+/// The TCP token: the first line of `file` when given, else `env` (SKIFF_DAEMON_TOKEN's
+/// value); trimmed, and at least 16 characters.
+///
+/// # Errors
+/// The file cannot be read, or the token is shorter than 16 characters.
+pub fn read_token(file: Option<&Path>, env: Option<String>) -> Result<String, TokenError> {
+    let (token, from) = match file {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(|source| TokenError::Unreadable {
+                    path: path.to_owned(),
+                    source,
+                })?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+            format!("the token file {}", path.display()),
+        ),
+        None => (
+            env.unwrap_or_default().trim().to_owned(),
+            "SKIFF_DAEMON_TOKEN".to_owned(),
+        ),
+    };
+    if token.len() < 16 {
+        return Err(TokenError::TooShort {
+            from,
+            length: token.len(),
+        });
+    }
+    Ok(token)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +118,23 @@ mod tests {
         ));
         assert!(text.contains("\nEnvironment=SKIFF_STATE_DIR=/var/lib/skiff\n"));
         assert!(text.contains("\nWantedBy=multi-user.target\n"));
+    }
+
+    #[test]
+    fn a_token_is_the_trimmed_first_line_and_long_enough() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("token");
+        std::fs::write(&file, "  0123456789abcdef  \nsecond line\n").expect("write");
+        assert_eq!(
+            read_token(Some(&file), Some("ignored-ignored-ignored".into())).expect("a token"),
+            "0123456789abcdef"
+        );
+        let short = read_token(None, Some("short".into())).expect_err("too short");
+        assert_eq!(
+            short.to_string(),
+            "--listen needs a token of at least 16 characters; SKIFF_DAEMON_TOKEN holds 5 characters"
+        );
+        let none = read_token(None, None).expect_err("none");
+        assert!(none.to_string().ends_with("holds none"), "{none}");
     }
 }

@@ -62,7 +62,7 @@ pub use config::{
 };
 pub use core::{Cause, DeployReply, DeployTrigger, Executed, Input, ObserveCause, ReleaseReply};
 pub use error::DaemonError;
-pub use install::{UnitSettings, systemd_unit};
+pub use install::{TokenError, UnitSettings, read_token, systemd_unit};
 pub use logging::{LogFormat, init_logging};
 pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use skiff_plan::BackoffConfig;

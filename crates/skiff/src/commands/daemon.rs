@@ -199,39 +199,14 @@ pub fn run(args: &DaemonArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The TCP token: the first line of `--token-file` when given, else SKIFF_DAEMON_TOKEN.
+/// The TCP token (see [`skiff_daemon::read_token`]).
 fn token(file: Option<&Path>) -> miette::Result<String> {
-    let (token, from) = match file {
-        Some(file) => (
-            std::fs::read_to_string(file)
-                .map_err(|e| miette!("cannot read the token file {}: {e}", file.display()))?
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            format!("the token file {}", file.display()),
-        ),
-        None => (
-            std::env::var("SKIFF_DAEMON_TOKEN")
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            "SKIFF_DAEMON_TOKEN".to_owned(),
-        ),
-    };
-    if token.len() < 16 {
-        return Err(miette!(
+    skiff_daemon::read_token(file, std::env::var("SKIFF_DAEMON_TOKEN").ok()).map_err(|e| {
+        miette!(
             help = "generate one: `head -c 32 /dev/urandom | base64 > token && chmod 600 token`, then --token-file token",
-            "--listen needs a token of at least 16 characters; {from} holds {}",
-            if token.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{} characters", token.len())
-            }
-        ));
-    }
-    Ok(token)
+            "{e}"
+        )
+    })
 }
 
 fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
