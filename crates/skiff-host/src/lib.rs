@@ -8,6 +8,7 @@
 //!   container found) and the daemon's scheduled runs, as history events.
 //! - [`backup_timers`]: when backups and drills run and when a backup is stale (pure).
 //! - [`logs`]: the stack's output, containers' and processes' merged in time order.
+//! - [`ps`]: the rows `skiff ps` lists, containers' and processes'.
 //! - [`jobs`]: the daemon's runs of `x-skiff.jobs` (and `skiff jobs run`).
 //!
 //! Errors are `thiserror` values; the binary renders them.
@@ -17,6 +18,7 @@ pub mod backup_timers;
 pub mod hybrid;
 pub mod jobs;
 pub mod logs;
+pub mod ps;
 pub mod stack;
 pub mod supervision;
 pub mod world;

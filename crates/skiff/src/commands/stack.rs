@@ -602,49 +602,9 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
     let stack = load_stack(project, LoadOptions::default())?;
     runtime()?.block_on(async {
         let engine = engine_for(&stack).await?;
-        let mut rows: Vec<serde_json::Value> = Vec::new();
-        if let Some(engine) = &engine {
-            let containers = engine
-                .containers(&stack.name)
-                .await
-                .map_err(|e| miette!("{e}"))?;
-            rows.extend(containers.iter().map(|c| {
-                let labels = c.labels.clone().unwrap_or_default();
-                let ports: Vec<String> = c
-                    .ports
-                    .clone()
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|p| match (p.ip.as_deref(), p.public_port) {
-                        (Some(ip), Some(pub_)) => format!(
-                            "{ip}:{pub_}->{}/{}",
-                            p.private_port,
-                            p.typ.map(|t| t.to_string()).unwrap_or_default()
-                        ),
-                        _ => format!(
-                            "{}/{}",
-                            p.private_port,
-                            p.typ.map(|t| t.to_string()).unwrap_or_default()
-                        ),
-                    })
-                    .collect();
-                let state = c.state.as_ref().map(ToString::to_string);
-                serde_json::json!({
-                    "name": skiff_docker::engine::container_name(c),
-                    "service": labels.get(skiff_docker::labels::SERVICE),
-                    "runtime": "container",
-                    "image": c.image,
-                    "state": state,
-                    "status": c.status,
-                    "ports": ports,
-                })
-            }));
-        }
-        if stack.has_process_state() {
-            let observed = skiff_process::observe(&stack.state_dir, &stack.name)
-                .map_err(|e| miette!("{e}"))?;
-            rows.extend(observed.iter().map(process_row));
-        }
+        let mut rows = skiff_host::ps::rows(&stack, engine.as_ref())
+            .await
+            .map_err(|e| miette!("{e}"))?;
         rows.retain(|r| args.all || matches!(r["state"].as_str(), Some("running" | "restarting")));
         rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
         if args.format == OutputFormat::Json {
@@ -675,64 +635,6 @@ pub fn ps(project: &ProjectArgs, args: &PsArgs) -> miette::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// A process instance as a `ps` row (the same keys as a container's).
-fn process_row(o: &skiff_process::Observation) -> serde_json::Value {
-    use skiff_process::ObservedState;
-    let r = &o.record;
-    let (state, status) = match o.state {
-        ObservedState::Running => {
-            let up = chrono::DateTime::parse_from_rfc3339(&r.started_at)
-                .ok()
-                .and_then(|t| std::time::SystemTime::from(t).elapsed().ok())
-                .map_or_else(String::new, |d| format!(" {}", human(d)));
-            let health = match r.health {
-                Some(h) => format!(
-                    " ({})",
-                    serde_json::to_value(h)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                ),
-                None => String::new(),
-            };
-            let unsupervised = if o.supervised { "" } else { " (unsupervised)" };
-            ("running", format!("Up{up}{health}{unsupervised}"))
-        }
-        ObservedState::Restarting { last_exit } => (
-            "restarting",
-            format!("Restarting ({})", last_exit.code().unwrap_or(-1)),
-        ),
-        ObservedState::Exited(exit) => {
-            ("exited", format!("Exited ({})", exit.code().unwrap_or(-1)))
-        }
-    };
-    serde_json::json!({
-        "name": r.name,
-        "service": r.service,
-        "runtime": "process",
-        "pid": if state == "exited" { None } else { Some(r.pid) },
-        "state": state,
-        "status": status,
-        "health": r.health,
-        "restarts": r.restarts,
-        "supervised": o.supervised,
-        "command": r.argv,
-        "ports": Vec::<String>::new(),
-    })
-}
-
-/// Docker's way of saying how long: `5 seconds`, `3 minutes`, `2 hours`, `4 days`.
-fn human(d: Duration) -> String {
-    let s = d.as_secs();
-    let (n, unit) = match s {
-        0..60 => (s, "second"),
-        60..3600 => (s / 60, "minute"),
-        3600..86_400 => (s / 3600, "hour"),
-        _ => (s / 86_400, "day"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
 }
 
 pub fn logs(project: &ProjectArgs, args: &LogsArgs) -> miette::Result<ExitCode> {
@@ -1022,13 +924,5 @@ mod tests {
             reason: Removal::Orphan,
         };
         assert_eq!(describe(&removed, &processes).0, "process p-old-1");
-    }
-
-    #[test]
-    fn durations_read_as_docker_says_them() {
-        assert_eq!(human(Duration::from_secs(1)), "1 second");
-        assert_eq!(human(Duration::from_secs(59)), "59 seconds");
-        assert_eq!(human(Duration::from_secs(120)), "2 minutes");
-        assert_eq!(human(Duration::from_secs(7200)), "2 hours");
     }
 }
