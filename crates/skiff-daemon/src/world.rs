@@ -174,4 +174,8 @@ impl<W: World> Runtime for ProjectRuntime<'_, W> {
     ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send {
         self.world.readiness(self.deployment, service)
     }
+
+    fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send {
+        self.world.observe(self.deployment)
+    }
 }

@@ -535,6 +535,13 @@ impl DockerRuntime<'_> {
 }
 
 impl Runtime for DockerRuntime<'_> {
+    async fn observe(&self) -> Result<skiff_plan::Observed, RuntimeError> {
+        self.engine
+            .observe(&self.project.name)
+            .await
+            .map_err(|e| RuntimeError::new("observe the containers", e.to_string()))
+    }
+
     async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
         match action {
             Action::CreateNetwork { key, name } => self

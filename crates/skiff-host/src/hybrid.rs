@@ -11,7 +11,7 @@ use skiff_docker::Engine;
 use skiff_docker::project::DockerRuntime;
 use std::time::Duration;
 
-use skiff_plan::{Action, Desired, Instance, Observed, Removal, State};
+use skiff_plan::{Action, Desired, Instance, Observed, State};
 use skiff_process::{AfterStop, ProcessRuntime, parse_instance_id};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
@@ -46,22 +46,7 @@ pub async fn observe(
     Ok(observed)
 }
 
-/// Which runtime an action's instance lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Container,
-    Process,
-}
-
-/// The side of an existing instance, by its ID.
-#[must_use]
-pub fn side_of_id(id: &str) -> Side {
-    if parse_instance_id(id).is_some() {
-        Side::Process
-    } else {
-        Side::Container
-    }
-}
+pub use crate::split::{Side, side_of_id};
 
 /// Routes plan actions to the Docker runtime or the process runtime.
 pub struct Hybrid<'a> {
@@ -89,23 +74,6 @@ impl<'a> Hybrid<'a> {
                 engine_restarts: !processes.caller_restarts(),
             }),
             processes,
-        }
-    }
-
-    fn docker(&self, what: &str) -> Result<&DockerRuntime<'a>, RuntimeError> {
-        self.docker.as_ref().ok_or_else(|| {
-            RuntimeError::new(
-                what.to_owned(),
-                "this needs the Docker Engine, and the stack has no container service",
-            )
-        })
-    }
-
-    fn side_of_service(&self, service: &str) -> Side {
-        if self.stack.is_process(service) {
-            Side::Process
-        } else {
-            Side::Container
         }
     }
 
@@ -297,90 +265,70 @@ pub async fn wait_ready(
     Ok(())
 }
 
-impl Runtime for Hybrid<'_> {
+/// The process side of a [`Hybrid`]: before a process starts, where it reaches what it
+/// depends on ([`Hybrid::prepare_process`]); only what may have records is observed.
+struct ProcessSide<'h, 'a> {
+    hybrid: &'h Hybrid<'a>,
+}
+
+impl Runtime for ProcessSide<'_, '_> {
     async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
-        match action {
-            Action::CreateNetwork { name, .. } | Action::CreateVolume { name, .. } => {
-                self.docker(&format!("create {name}"))?.apply(action).await
-            }
-            Action::Create { service, name, .. } => match self.side_of_service(service) {
-                Side::Process => {
-                    self.prepare_process(service).await;
-                    self.processes.apply(action).await
-                }
-                Side::Container => self.docker(&format!("create {name}"))?.apply(action).await,
-            },
-            Action::Start {
-                service, id, name, ..
-            } => match side_of_id(id) {
-                Side::Process => {
-                    self.prepare_process(service).await;
-                    self.processes.apply(action).await
-                }
-                Side::Container => self.docker(&format!("start {name}"))?.apply(action).await,
-            },
-            Action::Remove { id, name, .. } => match side_of_id(id) {
-                Side::Process => self.processes.apply(action).await,
-                Side::Container => self.docker(&format!("remove {name}"))?.apply(action).await,
-            },
-            Action::Recreate {
-                service,
-                number,
-                id,
-                name,
-                ..
-            } => {
-                let to = self.side_of_service(service);
-                let from = side_of_id(id);
-                if from == to {
-                    return match to {
-                        Side::Process => {
-                            self.prepare_process(service).await;
-                            self.processes.apply(action).await
-                        }
-                        Side::Container => {
-                            self.docker(&format!("recreate {name}"))?
-                                .apply(action)
-                                .await
-                        }
-                    };
-                }
-                // Moving between runtimes: the old instance goes first (it may hold the ports
-                // the new one needs), then the new one starts under the same name.
-                let remove = Action::Remove {
-                    service: service.clone(),
-                    id: id.clone(),
-                    name: name.clone(),
-                    reason: Removal::ScaleDown,
-                };
-                let create = Action::Create {
-                    service: service.clone(),
-                    number: *number,
-                    name: name.clone(),
-                };
-                match from {
-                    Side::Process => self.processes.apply(&remove).await?,
-                    Side::Container => {
-                        self.docker(&format!("remove {name}"))?
-                            .apply(&remove)
-                            .await?;
-                    }
-                }
-                match to {
-                    Side::Process => {
-                        self.prepare_process(service).await;
-                        self.processes.apply(&create).await
-                    }
-                    Side::Container => self.docker(&format!("create {name}"))?.apply(&create).await,
-                }
-            }
+        if let Action::Create { service, .. }
+        | Action::Start { service, .. }
+        | Action::Recreate { service, .. } = action
+        {
+            self.hybrid.prepare_process(service).await;
         }
+        self.hybrid.processes.apply(action).await
     }
 
     async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
-        match self.side_of_service(service) {
-            Side::Process => self.processes.readiness(service).await,
-            Side::Container => self.docker("observe")?.readiness(service).await,
+        self.hybrid.processes.readiness(service).await
+    }
+
+    async fn observe(&self) -> Result<Observed, RuntimeError> {
+        if self.hybrid.stack.has_process_state() {
+            Runtime::observe(self.hybrid.processes).await
+        } else {
+            Ok(Observed::default())
         }
+    }
+}
+
+impl Runtime for Hybrid<'_> {
+    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        let processes = ProcessSide { hybrid: self };
+        let is_process = |s: &str| self.stack.is_process(s);
+        crate::split::Split {
+            containers: self.docker.as_ref(),
+            processes: &processes,
+            is_process: &is_process,
+        }
+        .apply(action)
+        .await
+    }
+
+    async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
+        let processes = ProcessSide { hybrid: self };
+        let is_process = |s: &str| self.stack.is_process(s);
+        crate::split::Split {
+            containers: self.docker.as_ref(),
+            processes: &processes,
+            is_process: &is_process,
+        }
+        .readiness(service)
+        .await
+    }
+
+    async fn observe(&self) -> Result<Observed, RuntimeError> {
+        let processes = ProcessSide { hybrid: self };
+        let is_process = |s: &str| self.stack.is_process(s);
+        crate::split::Split {
+            containers: self.docker.as_ref(),
+            processes: &processes,
+            is_process: &is_process,
+        }
+        .observe()
+        .await
     }
 }

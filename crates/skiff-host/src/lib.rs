@@ -9,6 +9,7 @@
 //! - [`backup_timers`]: when backups and drills run and when a backup is stale (pure).
 //! - [`logs`]: the stack's output, containers' and processes' merged in time order.
 //! - [`ps`]: the rows `skiff ps` lists, containers' and processes'.
+//! - [`split`]: a `Runtime` over two `Runtime`s (the routing, moves between them; pure).
 //! - [`jobs`]: the daemon's runs of `x-skiff.jobs` (and `skiff jobs run`).
 //!
 //! Errors are `thiserror` values; the binary renders them.
@@ -19,6 +20,7 @@ pub mod hybrid;
 pub mod jobs;
 pub mod logs;
 pub mod ps;
+pub mod split;
 pub mod stack;
 pub mod supervision;
 pub mod world;

@@ -347,6 +347,15 @@ fn parse(id: &str, name: &str) -> Result<(String, u32), RuntimeError> {
 }
 
 impl Runtime for ProcessRuntime {
+    async fn observe(&self) -> Result<skiff_plan::Observed, RuntimeError> {
+        let instances = ProcessRuntime::observe(self)
+            .map_err(|e| RuntimeError::new("observe the processes", e.to_string()))?;
+        Ok(skiff_plan::Observed {
+            instances,
+            ..skiff_plan::Observed::default()
+        })
+    }
+
     async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
         match action {
             Action::Create {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
-use skiff_plan::{Action, Condition, Desired, Plan};
+use skiff_plan::{Action, Condition, Desired, Observed, Plan};
 
 /// A failure of one action, with what was being done.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -68,6 +68,8 @@ pub trait Runtime: Sync {
         &self,
         service: &str,
     ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send;
+    /// What runs: the instances (and, for the engine, networks and volumes) of the project.
+    fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send;
 }
 
 /// Progress of an execution.

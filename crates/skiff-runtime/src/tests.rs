@@ -39,6 +39,10 @@ impl Runtime for Fake {
         Ok(())
     }
 
+    async fn observe(&self) -> Result<skiff_plan::Observed, RuntimeError> {
+        Ok(skiff_plan::Observed::default())
+    }
+
     async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
         let Some(created) = self.ready_at.lock().expect("lock").get(service).copied() else {
             return Ok((Readiness::Pending, false));
