@@ -935,6 +935,9 @@ impl Core {
                     false,
                 ) => {}
                 (Life::Unknown, true) => started(cx, project, &inst.name, t, None),
+                // Just after its exit, a snapshot saying it runs is the list lagging the event.
+                (Life::Down | Life::Waiting { .. } | Life::Held | Life::Gone, true)
+                    if settling(t, started_at) => {}
                 (Life::Down | Life::Waiting { .. } | Life::Held | Life::Gone, true) => {
                     appeared += 1;
                     started(
@@ -1053,6 +1056,17 @@ impl Tracked {
             recorded_exit: None,
         }
     }
+}
+
+/// How long after an instance stopped an observation that it runs is not believed: the
+/// engine's container list can lag its own event stream by a moment (a `die` event arrives,
+/// and the list still says running), so such a snapshot is older news than the exit. A start
+/// outside the daemon is still found, by the next reconcile tick.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Whether an observation that began at `started_at` is too early to judge `t` by.
+fn settling(t: &Tracked, started_at: Instant) -> bool {
+    t.changed_at.is_some_and(|at| at + SETTLE > started_at)
 }
 
 fn set_life(t: &mut Tracked, life: Life, now: Instant) {
@@ -1223,7 +1237,7 @@ fn is_drift(action: &Action) -> bool {
         | Action::Create { .. }
         | Action::Recreate { .. } => true,
         Action::Remove { reason, .. } => *reason == Removal::ScaleDown,
-        Action::Start { .. } => false,
+        Action::Start { .. } | Action::Stop { .. } => false,
     }
 }
 
@@ -1232,7 +1246,8 @@ fn instance_of(action: &Action) -> Option<&str> {
         Action::Create { name, .. }
         | Action::Recreate { name, .. }
         | Action::Start { name, .. }
-        | Action::Remove { name, .. } => Some(name),
+        | Action::Remove { name, .. }
+        | Action::Stop { name, .. } => Some(name),
         Action::CreateNetwork { .. } | Action::CreateVolume { .. } => None,
     }
 }

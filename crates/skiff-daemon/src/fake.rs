@@ -304,6 +304,10 @@ impl World for FakeWorld {
                 self.call(format!("remove {name}"));
                 self.remove_by_hand(project, name, true);
             }
+            Action::Stop { name, .. } => {
+                self.call(format!("stop {name}"));
+                self.remove_by_hand(project, name, false);
+            }
         }
         async { Ok(()) }
     }

@@ -613,6 +613,9 @@ impl Runtime for DockerRuntime<'_> {
             Action::Remove {
                 service, id, name, ..
             } => self.stop_instance(service, id, name, true).await,
+            Action::Stop { service, id, name } => {
+                self.stop_instance(service, id, name, false).await
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use skiff_docker::project::DockerRuntime;
 use std::time::Duration;
 
 use skiff_plan::{Action, Desired, Instance, Observed, State};
-use skiff_process::{AfterStop, ProcessRuntime, parse_instance_id};
+use skiff_process::{AfterStop, ProcessRuntime};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
 use crate::stack::{Stack, env_prefix, host_address};
@@ -151,63 +151,49 @@ impl<'a> Hybrid<'a> {
 }
 
 impl Hybrid<'_> {
-    /// Stops (or, `AfterStop::RemoveRecord`, removes) instances in the stop order (orphans,
-    /// then dependants before their dependencies), each wave in parallel, saying each step
-    /// through `say` (`process api-1: stopping`, `... removed`); returns what failed.
+    /// `down` (`AfterStop::RemoveRecord`: every instance removed) or `stop` (those that
+    /// run stopped and kept): the [`skiff_plan::stop_plan`] of these instances, executed
+    /// wave by wave through this runtime, saying each step through `say` (`process api-1:
+    /// stopping`, `... removed`); returns what failed.
     pub async fn stop_instances(
         &self,
         instances: &[Instance],
         after: AfterStop,
         say: &(dyn Fn(String) + Sync),
     ) -> Vec<String> {
-        let desired = self.stack.desired();
-        let docker = self.docker.as_ref();
-        let processes = self.processes;
-        let done = if after == AfterStop::RemoveRecord {
-            "removed"
-        } else {
-            "stopped"
+        let remove = after == AfterStop::RemoveRecord;
+        let plan = skiff_plan::stop_plan(&self.stack.desired(), instances, remove);
+        let done = if remove { "removed" } else { "stopped" };
+        let label = |action: &Action| -> Option<(String, bool)> {
+            let (Action::Remove { id, name, .. } | Action::Stop { id, name, .. }) = action else {
+                return None;
+            };
+            let side = match side_of_id(id) {
+                Side::Process => "process",
+                Side::Container => "container",
+            };
+            let running = instances.iter().any(|i| {
+                i.id == *id && matches!(i.state, State::Running | State::Restarting | State::Paused)
+            });
+            Some((format!("{side} {name}"), running))
         };
-        let mut errors = Vec::new();
-        for wave in skiff_plan::order::stop_waves(&desired, instances) {
-            let tasks = instances
-                .iter()
-                .filter(|i| wave.contains(&i.service))
-                .map(|i| async move {
-                    if let Some((service, number)) = parse_instance_id(&i.id) {
-                        if matches!(i.state, State::Running | State::Restarting) {
-                            say(format!("process {}: stopping", i.name));
-                        }
-                        return processes
-                            .stop_instance(service, number, after)
-                            .await
-                            .map(|_| say(format!("process {}: {done}", i.name)))
-                            .map_err(|e| e.to_string());
-                    }
-                    let Some(docker) = docker else {
-                        return Err(format!(
-                            "container {}: the stack has no container service; remove it with docker",
-                            i.name
-                        ));
-                    };
-                    if matches!(i.state, State::Running | State::Restarting | State::Paused) {
-                        say(format!("container {}: stopping", i.name));
-                    }
-                    let remove = after == AfterStop::RemoveRecord;
-                    docker
-                        .stop_instance(&i.service, &i.id, &i.name, remove)
-                        .await
-                        .map(|()| say(format!("container {}: {done}", i.name)))
-                        .map_err(|e| e.to_string())
-                });
-            errors.extend(
-                futures_util::future::join_all(tasks)
-                    .await
-                    .into_iter()
-                    .filter_map(Result::err),
-            );
+        let on_event = |event: skiff_runtime::Event| match event {
+            skiff_runtime::Event::Started { action } => {
+                if let Some((what, true)) = label(&action) {
+                    say(format!("{what}: stopping"));
+                }
+            }
+            skiff_runtime::Event::Done { action, .. } => {
+                if let Some((what, _)) = label(&action) {
+                    say(format!("{what}: {done}"));
+                }
+            }
+            _ => {}
+        };
+        match skiff_runtime::execute_waves(self, &plan, &on_event).await {
+            Ok(()) => Vec::new(),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
-        errors
     }
 }
 

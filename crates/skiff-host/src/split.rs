@@ -38,7 +38,7 @@ pub fn route(action: &Action, is_process: &dyn Fn(&str) -> bool) -> Vec<(Side, A
             vec![(Side::Container, action.clone())]
         }
         Action::Create { service, .. } => vec![(side_of_service(service), action.clone())],
-        Action::Start { id, .. } | Action::Remove { id, .. } => {
+        Action::Start { id, .. } | Action::Remove { id, .. } | Action::Stop { id, .. } => {
             vec![(side_of_id(id), action.clone())]
         }
         Action::Recreate {
@@ -103,6 +103,7 @@ fn what(action: &Action) -> String {
         Action::Create { name, .. } => format!("create {name}"),
         Action::Start { name, .. } => format!("start {name}"),
         Action::Remove { name, .. } => format!("remove {name}"),
+        Action::Stop { name, .. } => format!("stop {name}"),
         Action::Recreate { name, .. } => format!("recreate {name}"),
     }
 }

@@ -237,6 +237,8 @@ pub enum Removal {
     Orphan,
     /// More instances run than `replicas` asks for.
     ScaleDown,
+    /// The stack is taken down (`skiff down`).
+    Down,
 }
 
 /// One thing to do.
@@ -274,6 +276,12 @@ pub enum Action {
         name: String,
         reason: Removal,
     },
+    /// Stop a running instance and keep it (`skiff stop`).
+    Stop {
+        service: String,
+        id: String,
+        name: String,
+    },
 }
 
 impl Action {
@@ -284,10 +292,41 @@ impl Action {
             Action::Create { service, .. }
             | Action::Recreate { service, .. }
             | Action::Start { service, .. }
-            | Action::Remove { service, .. } => Some(service),
+            | Action::Remove { service, .. }
+            | Action::Stop { service, .. } => Some(service),
             Action::CreateNetwork { .. } | Action::CreateVolume { .. } => None,
         }
     }
+}
+
+/// What `down` (`remove`) or `stop` does to these instances: a plan whose waves follow
+/// [`order::stop_waves`] (orphans, then dependants before what they depend on). `down`
+/// removes every instance, whatever its state; `stop` stops those that run and keeps them.
+#[must_use]
+pub fn stop_plan(desired: &Desired, instances: &[Instance], remove: bool) -> Plan {
+    let mut actions = Vec::new();
+    for (wave, services) in order::stop_waves(desired, instances).iter().enumerate() {
+        for i in instances.iter().filter(|i| services.contains(&i.service)) {
+            let action = if remove {
+                Action::Remove {
+                    service: i.service.clone(),
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                    reason: Removal::Down,
+                }
+            } else if matches!(i.state, State::Running | State::Restarting | State::Paused) {
+                Action::Stop {
+                    service: i.service.clone(),
+                    id: i.id.clone(),
+                    name: i.name.clone(),
+                }
+            } else {
+                continue;
+            };
+            actions.push(Planned { wave, action });
+        }
+    }
+    Plan { actions }
 }
 
 /// The actions, in an order that respects dependencies; `wave` groups actions that may run

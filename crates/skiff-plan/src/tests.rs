@@ -82,6 +82,13 @@ fn execute(desired: &Desired, observed: &Observed, plan: &Plan) -> Observed {
                 }
             }
             Action::Remove { id, .. } => world.instances.retain(|i| &i.id != id),
+            Action::Stop { id, .. } => {
+                for i in &mut world.instances {
+                    if &i.id == id {
+                        i.state = State::Exited(0);
+                    }
+                }
+            }
         }
     }
     world
@@ -526,5 +533,40 @@ fn a_dependency_cycle_stops_everything_in_one_wave() {
     assert_eq!(
         crate::order::stop_waves(&d, &[]),
         vec![vec!["a".to_owned(), "b".to_owned()]]
+    );
+}
+
+#[test]
+fn down_removes_everything_and_stop_stops_what_runs_in_stop_order() {
+    let d = desired(vec![
+        service("db", 1, "h", &[]),
+        service("api", 1, "h", &["db"]),
+    ]);
+    let instances = vec![
+        instance("db", 1, "h", State::Running),
+        instance("api", 1, "h", State::Running),
+        instance("api", 2, "h", State::Exited(0)),
+        instance("gone", 1, "h", State::Running),
+    ];
+    let down = crate::stop_plan(&d, &instances, true);
+    let steps: Vec<(usize, &str)> = down
+        .actions
+        .iter()
+        .map(|p| (p.wave, p.action.service().unwrap_or_default()))
+        .collect();
+    assert_eq!(steps, [(0, "gone"), (1, "api"), (1, "api"), (2, "db")]);
+    assert!(down.actions.iter().all(|p| matches!(
+        p.action,
+        Action::Remove {
+            reason: Removal::Down,
+            ..
+        }
+    )));
+    let stop = crate::stop_plan(&d, &instances, false);
+    assert_eq!(stop.actions.len(), 3, "the exited instance is left alone");
+    assert!(
+        stop.actions
+            .iter()
+            .all(|p| matches!(p.action, Action::Stop { .. }))
     );
 }

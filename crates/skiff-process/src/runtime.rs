@@ -387,6 +387,13 @@ impl Runtime for ProcessRuntime {
                     .map(|_| ())
                     .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))
             }
+            Action::Stop { id, name, .. } => {
+                let (service, number) = parse(id, name)?;
+                self.stop_instance(&service, number, AfterStop::KeepRecord)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| RuntimeError::new(format!("stop {name}"), e.to_string()))
+            }
             Action::CreateNetwork { name, .. } | Action::CreateVolume { name, .. } => {
                 Err(RuntimeError::new(
                     format!("create {name}"),

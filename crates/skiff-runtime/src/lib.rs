@@ -122,6 +122,35 @@ type Signal = (
     tokio::sync::watch::Receiver<Option<bool>>,
 );
 
+/// Runs a plan wave by wave (each wave in parallel, every wave whatever the one before did):
+/// how `down` and `stop` carry out [`skiff_plan::stop_plan`], whose waves are the stop
+/// order. Returns every failure.
+///
+/// # Errors
+/// The actions that failed.
+pub async fn execute_waves<R: Runtime>(
+    runtime: &R,
+    plan: &Plan,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Result<(), Vec<RuntimeError>> {
+    let last = plan.actions.iter().map(|p| p.wave).max();
+    let mut errors = Vec::new();
+    for wave in 0..=last.unwrap_or(0) {
+        let actions = plan.actions.iter().filter(|p| p.wave == wave);
+        errors.extend(
+            join_all(actions.map(|p| run_one(runtime, &p.action, on_event)))
+                .await
+                .into_iter()
+                .filter_map(Result::err),
+        );
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
 /// Runs a plan. Networks and volumes first; then every service as soon as the services it
 /// depends on have been acted on and meet their `depends_on` condition (a dependency graph,
 /// not lock-step waves), independent services in parallel. A service whose dependency failed
@@ -184,7 +213,10 @@ pub async fn execute<R: Runtime>(
                         }
                     }
                 }
-                if actions.iter().any(|a| !matches!(a, Action::Remove { .. })) {
+                if actions
+                    .iter()
+                    .any(|a| !matches!(a, Action::Remove { .. } | Action::Stop { .. }))
+                {
                     wait_dependencies(runtime, desired, service, opts, on_event)
                         .await
                         .map_err(|e| vec![e])?;

@@ -264,3 +264,44 @@ async fn a_service_starts_when_its_own_dependencies_are_ready_not_the_whole_wave
         done["d"]
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_plan_runs_wave_by_wave_and_every_wave_runs_whatever_failed_before() {
+    let d = desired(vec![
+        spec("db", &[]),
+        spec("api", &[("db", Condition::ServiceStarted)]),
+        spec("web", &[("api", Condition::ServiceStarted)]),
+        spec("cache", &[]),
+    ]);
+    let running = |service: &str| skiff_plan::Instance {
+        id: format!("{service}-id"),
+        name: format!("p-{service}-1"),
+        service: service.into(),
+        number: 1,
+        hash: "h".into(),
+        config: None,
+        state: skiff_plan::State::Running,
+        image_id: None,
+    };
+    let instances: Vec<_> = ["db", "api", "web", "cache"].map(running).into();
+    let p = skiff_plan::stop_plan(&d, &instances, true);
+    let fake = Fake {
+        fail: Some("web".into()),
+        ..Fake::default()
+    };
+    let started = tokio::time::Instant::now();
+    let errors = execute_waves(&fake, &p, &|_| {})
+        .await
+        .expect_err("web fails");
+    assert_eq!(errors.len(), 1);
+    // web, then api, then db and cache together: three waves of 50 ms.
+    assert_eq!(started.elapsed(), Duration::from_millis(150));
+    let log = fake.log.lock().expect("lock").clone();
+    let at = |service: &str| {
+        log.iter()
+            .position(|(_, a)| a.contains(&format!("service: \"{service}\"")))
+            .expect("removed")
+    };
+    assert!(at("web") < at("api"), "{log:?}");
+    assert!(at("api") < at("db") && at("api") < at("cache"), "{log:?}");
+}

@@ -713,3 +713,26 @@ fn an_instance_changed_by_hand_is_drift() {
         ]
     );
 }
+
+#[test]
+fn a_snapshot_just_after_an_exit_that_says_running_is_the_list_lagging() {
+    let mut h = Harness::with(&json!({"services": {"web": {}}}), Drift::Repair);
+    h.advance(5);
+    h.input(world("shop-web-1", "a", Change::Exited { code: 1 }));
+    // Began looking right after the exit (the engine's list not yet updated): not believed.
+    let observed = h.observed(vec![instance("shop-web-1", "a", State::Running)], 0);
+    let out = h.input(observed);
+    assert!(
+        !out.iter().any(|l| l.contains("started outside the daemon")),
+        "{out:?}"
+    );
+    // A second later it still runs: someone did start it.
+    h.advance(1);
+    let observed = h.observed(vec![instance("shop-web-1", "a", State::Running)], 0);
+    let out = h.input(observed);
+    assert!(
+        out.iter()
+            .any(|l| l == "started shop-web-1 (started outside the daemon)"),
+        "{out:?}"
+    );
+}

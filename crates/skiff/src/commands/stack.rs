@@ -163,8 +163,12 @@ fn describe(action: &Action, processes: &BTreeSet<String>) -> (String, String) {
             match reason {
                 Removal::Orphan => "remove (orphan: service no longer declared)".into(),
                 Removal::ScaleDown => "remove (scale down)".into(),
+                Removal::Down => "remove (down)".into(),
             },
         ),
+        Action::Stop { id, name, .. } => {
+            (format!("{} {name}", kind(side_of_id(id))), "stop".into())
+        }
     }
 }
 
@@ -185,7 +189,7 @@ fn print_plan(plan: &Plan, format: OutputFormat, describe: &Describe) -> miette:
     for p in &plan.actions {
         let (what, how) = describe(&p.action);
         let sign = match p.action {
-            Action::Remove { .. } => '-',
+            Action::Remove { .. } | Action::Stop { .. } => '-',
             Action::Recreate { .. } => '~',
             Action::Start { .. } => '>',
             _ => '+',
