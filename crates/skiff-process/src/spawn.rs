@@ -136,6 +136,7 @@ impl Process {
                 Stdio::null()
             }
         };
+        restore_ignored_signals();
         let mut command = tokio::process::Command::new(program);
         command
             .args(args)
@@ -270,9 +271,54 @@ impl Process {
     }
 }
 
+/// Gives every child the default disposition of the signals that stop it, even when skiff
+/// itself was started with them ignored (`nohup`, a shell's background job: SIGINT and
+/// SIGQUIT ignored). An ignored signal stays ignored across exec, and a shell cannot even trap
+/// one that was ignored when it started: a `stop_signal: SIGINT` service would never see its
+/// signal. A handler does not survive exec, so a handler installed here (tokio's, never read:
+/// the signal still has no effect on skiff) leaves the child the default. Only signals that
+/// are ignored now are touched; once per process.
+fn restore_ignored_signals() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let ignored = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| ignored_mask(&status))
+            .unwrap_or(0);
+        use tokio::signal::unix::SignalKind;
+        for (signo, kind) in [
+            (1, SignalKind::hangup()),
+            (2, SignalKind::interrupt()),
+            (3, SignalKind::quit()),
+            (15, SignalKind::terminate()),
+        ] {
+            if ignored & (1u64 << (signo - 1)) != 0 {
+                // The registration outlives the stream: tokio never uninstalls a handler.
+                let _ = tokio::signal::unix::signal(kind);
+            }
+        }
+    });
+}
+
+/// The `SigIgn:` mask of a `/proc/<pid>/status` (bit n-1 is signal n).
+fn ignored_mask(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ignored_signals_are_read_from_proc() {
+        let status = "Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000000006\n";
+        let mask = ignored_mask(status).expect("a mask");
+        assert_eq!(mask & (1 << 1), 2, "SIGINT");
+        assert_eq!(mask & (1 << 2), 4, "SIGQUIT");
+        assert_eq!(mask & (1 << 14), 0, "SIGTERM");
+        assert_eq!(ignored_mask("Name:\tsh\n"), None);
+    }
 
     #[test]
     fn exit_codes_follow_docker() {

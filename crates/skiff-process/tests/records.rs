@@ -169,9 +169,6 @@ async fn an_orphan_is_stopped_by_its_record_with_its_recorded_signal() {
          while :; do sleep 0.02; done",
     );
     spec.stop_signal = Signal::SIGINT;
-    // Room for a loaded machine: were SIGINT not what stops it, the kill after the grace
-    // period would leave no `stopped` file and the test fails all the same.
-    spec.stop_grace_period = Duration::from_secs(10);
     let process = Process::spawn(&id("old"), &spec).unwrap();
     let pid = process.pid();
     sandbox.reap(pid);
