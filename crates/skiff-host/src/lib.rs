@@ -16,6 +16,8 @@
 
 pub mod backup;
 pub mod backup_timers;
+pub mod facts;
+pub mod history;
 pub mod hybrid;
 pub mod jobs;
 pub mod logs;

@@ -21,6 +21,7 @@
 mod assess;
 mod export;
 mod names;
+mod next;
 mod render;
 mod report;
 mod stack;
@@ -29,6 +30,7 @@ pub use assess::{Assessment, History, Host, Postpone, Reason, Signal, Verdict, a
 pub use export::{
     Export, ExportError, ExportOptions, Object, SecretValues, export, labels, wanted_files,
 };
+pub use next::next_steps;
 pub use render::{Layout, OutputFile, RenderError, Rendered, helm_release, render};
 pub use report::{Note, NoteKind, Report};
 pub use stack::Stack;

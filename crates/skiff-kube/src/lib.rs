@@ -14,11 +14,14 @@
 //! 3. **wait** (optional): Deployments, StatefulSets and DaemonSets are polled until they have
 //!    rolled out, with the rules of `kubectl rollout status` ([`rollout`]).
 //!
+//! [`output`] writes a rendered export into a directory, atomically file by file.
+//!
 //! Non-goals: building the objects (skiff-k8s, which stays pure), diffing, rolling back.
 //! Nothing here is tested against a real API server, which cannot run where skiff is built:
 //! `tests/apply.rs` drives the client against a mocked API.
 
 mod apply;
+pub mod output;
 mod resources;
 pub mod rollout;
 

@@ -5,7 +5,7 @@
     reason = "the terminal edge: status lines and notes go to stderr"
 )]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -15,48 +15,34 @@ use miette::{IntoDiagnostic, miette};
 use skiff_daemon::{
     Client, DaemonConfig, EventsQuery, LogFormat, RestartConfig, ServiceStatus, TcpListen,
 };
-use skiff_store::{Recorded, Store};
+use skiff_store::Recorded;
 
 use crate::cli::{
     DaemonArgs, DaemonCommand, DaemonTarget, EventsArgs, InstallArgs, OutputFormat, ProjectArgs,
     StatusArgs,
 };
 use crate::commands::write_stdout;
+use skiff_host::history::{DaemonPaths as Paths, History};
 use skiff_host::world::HostWorld;
 
-/// Where the daemon keeps its socket, history and deployments.
-pub struct Paths {
-    pub socket: PathBuf,
-    pub store: PathBuf,
-    pub deployments: PathBuf,
+/// Where the daemon keeps its socket, history and deployments, from `--socket`.
+///
+/// # Errors
+/// No state directory can be worked out and no socket was named.
+pub fn paths(target: &DaemonTarget) -> miette::Result<Paths> {
+    Ok(Paths::new(target.socket.as_deref())?)
 }
 
-impl Paths {
-    /// From `--socket` (or SKIFF_DAEMON_SOCKET) and the state directory.
-    ///
-    /// # Errors
-    /// No state directory can be worked out and no socket was named.
-    pub fn new(target: &DaemonTarget) -> miette::Result<Paths> {
-        let state = skiff_process::state_dir(|k| std::env::var(k).ok());
-        let dir = match (&state, &target.socket) {
-            (Some(dir), _) => dir.clone(),
-            (None, Some(socket)) => socket
-                .parent()
-                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
-            (None, None) => {
-                skiff_host::stack::state_dir().map_err(|e| crate::loading::stack_error(&e))?
-            }
-        };
-        Ok(Paths {
-            socket: target
-                .socket
-                .clone()
-                .or_else(|| std::env::var_os("SKIFF_DAEMON_SOCKET").map(PathBuf::from))
-                .unwrap_or_else(|| dir.join("daemon.sock")),
-            store: dir.join("daemon.db"),
-            deployments: dir.join("deployments"),
-        })
+/// The daemon's history: from the daemon, else from its file (saying so on stderr).
+pub(crate) async fn history(paths: &Paths) -> miette::Result<History> {
+    let history = History::open(paths).await?;
+    if matches!(history, History::File(_)) {
+        eprintln!(
+            "No daemon answers at {}; from its history:",
+            paths.socket.display()
+        );
     }
+    Ok(history)
 }
 
 /// The daemon, when one answers on its socket; `None` when none runs there (the CLI then
@@ -69,7 +55,7 @@ pub async fn client() -> miette::Result<Option<Client>> {
     if std::env::var_os("SKIFF_NO_DAEMON").is_some_and(|v| !v.is_empty() && v != "0") {
         return Ok(None);
     }
-    let Ok(paths) = Paths::new(&DaemonTarget::default()) else {
+    let Ok(paths) = paths(&DaemonTarget::default()) else {
         return Ok(None);
     };
     match Client::connect(&paths.socket).await {
@@ -135,7 +121,7 @@ pub fn run(args: &DaemonArgs) -> miette::Result<ExitCode> {
     if let Some(DaemonCommand::Install(install)) = &args.command {
         return self::install(install);
     }
-    let paths = Paths::new(&args.target)?;
+    let paths = paths(&args.target)?;
     let format = match args.log_format {
         OutputFormat::Text => LogFormat::Text,
         OutputFormat::Json => LogFormat::Json,
@@ -244,66 +230,11 @@ fn install(args: &InstallArgs) -> miette::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Where `status` and `events` read the history: the daemon, or its file when none runs.
-pub(crate) enum History {
-    Daemon(Client),
-    File(Store),
-}
-
-impl History {
-    /// The daemon on the socket, else its history file (saying so on stderr).
-    pub(crate) async fn open(paths: &Paths) -> miette::Result<History> {
-        match Client::connect(&paths.socket).await {
-            Ok(client) => Ok(History::Daemon(client)),
-            Err(e) if e.is_not_running() => {
-                let store = open_history(paths)?;
-                eprintln!(
-                    "No daemon answers at {}; from its history:",
-                    paths.socket.display()
-                );
-                Ok(History::File(store))
-            }
-            Err(e) => Err(miette!("{e}")),
-        }
-    }
-
-    pub(crate) async fn events(&self, query: &EventsQuery) -> miette::Result<Vec<Recorded>> {
-        match self {
-            History::Daemon(c) => c.events(query).await.map_err(|e| miette!("{e}")),
-            History::File(s) => {
-                let filter = query.filter().map_err(|e| miette!("{e}"))?;
-                s.query(&filter).map_err(|e| miette!("{e}"))
-            }
-        }
-    }
-
-    async fn services(&self, project: Option<&str>) -> miette::Result<Vec<ServiceStatus>> {
-        match self {
-            History::Daemon(c) => c
-                .status(project)
-                .await
-                .map(|r| r.services)
-                .map_err(|e| miette!("{e}")),
-            History::File(s) => s
-                .summary(project)
-                .map(|all| {
-                    all.into_iter()
-                        .map(|summary| ServiceStatus {
-                            summary,
-                            next_restart: None,
-                        })
-                        .collect()
-                })
-                .map_err(|e| miette!("{e}")),
-        }
-    }
-}
-
 pub fn status(project: &ProjectArgs, args: &StatusArgs) -> miette::Result<ExitCode> {
-    let paths = Paths::new(&args.target)?;
+    let paths = paths(&args.target)?;
     let name = project.project_name.as_deref();
     let (services, backup_events, job_events) = runtime()?.block_on(async {
-        let history = History::open(&paths).await?;
+        let history = history(&paths).await?;
         let services = history.services(name).await?;
         let events = history
             .events(&EventsQuery {
@@ -439,18 +370,6 @@ pub fn record_history(event: skiff_store::Event) {
     }
 }
 
-fn open_history(paths: &Paths) -> miette::Result<Store> {
-    if !paths.store.exists() {
-        return Err(miette!(
-            help = "start one with `skiff daemon` (or `skiff daemon install`)",
-            "no daemon answers at {}, and none has kept a history at {}",
-            paths.socket.display(),
-            paths.store.display()
-        ));
-    }
-    Store::open(&paths.store).map_err(|e| miette!("{e}"))
-}
-
 fn human(d: Duration) -> String {
     let s = d.as_secs();
     match s {
@@ -462,7 +381,7 @@ fn human(d: Duration) -> String {
 }
 
 pub fn events(project: &ProjectArgs, args: &EventsArgs) -> miette::Result<ExitCode> {
-    let paths = Paths::new(&args.target)?;
+    let paths = paths(&args.target)?;
     let mut query = EventsQuery {
         since: args
             .since
@@ -484,7 +403,7 @@ pub fn events(project: &ProjectArgs, args: &EventsArgs) -> miette::Result<ExitCo
     query.filter().map_err(|e| miette!("--kind: {e}"))?;
     let json = args.format == OutputFormat::Json;
     runtime()?.block_on(async {
-        let history = History::open(&paths).await?;
+        let history = history(&paths).await?;
         loop {
             let batch = history.events(&query).await?;
             if let Some(r) = batch.last() {

@@ -23,7 +23,7 @@ use skiff_process::ProcessRuntime;
 use skiff_store::{Event, JOB_OUTCOMES, JobSummary, Kind, Recorded, outcome_name, summarize_jobs};
 
 use crate::cli::{DaemonTarget, OutputFormat, ProjectArgs};
-use crate::commands::daemon::{History, Paths, record_history};
+use crate::commands::daemon::record_history;
 use crate::commands::write_stdout;
 use crate::loading::load_stack;
 use skiff_host::stack::{LoadOptions, Stack};
@@ -115,12 +115,12 @@ pub fn run(project: &ProjectArgs, args: &JobsArgs) -> miette::Result<ExitCode> {
 
 /// The runs' outcomes in the history (none when no daemon ever kept one), oldest first.
 fn outcomes(target: &DaemonTarget, project: &str) -> miette::Result<Vec<Recorded>> {
-    let paths = Paths::new(target)?;
+    let paths = super::daemon::paths(target)?;
     if !paths.store.exists() && !paths.socket.exists() {
         return Ok(Vec::new());
     }
     super::stack::runtime()?.block_on(async {
-        let history = History::open(&paths).await?;
+        let history = super::daemon::history(&paths).await?;
         history
             .events(&EventsQuery {
                 project: Some(project.to_owned()),
@@ -128,6 +128,7 @@ fn outcomes(target: &DaemonTarget, project: &str) -> miette::Result<Vec<Recorded
                 ..EventsQuery::default()
             })
             .await
+            .map_err(miette::Report::new)
     })
 }
 

@@ -2,15 +2,14 @@
 //!
 //! skiff-k8s decides, without I/O; this module does the I/O around it: it loads the stack as
 //! declared and once per environment (the environment's files over the base files), reads the
-//! host's resources and the files the export asks for, writes the output atomically, and hands
-//! `apply` to skiff-kube.
+//! host's resources and the files the export asks for, and hands writing the output and `apply` to
+//! skiff-kube.
 
-use std::io::Write as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use skiff_compose::{Loaded, Request};
-use skiff_k8s::{Export, ExportOptions, Host, Layout, OutputFile, SecretValues, Stack};
+use skiff_k8s::{Export, ExportOptions, Host, Layout, SecretValues, Stack};
 
 use crate::cli::{
     ApplyArgs, AssessArgs, ExportArgs, ExportTarget, K8sLayout, K8sObjectArgs, OutputFormat,
@@ -66,7 +65,7 @@ pub fn export(project: &ProjectArgs, args: &ExportArgs) -> miette::Result<ExitCo
     let layout = layout(args.format);
     let rendered = skiff_k8s::render(layout, &base, &exports)
         .map_err(|e| miette::miette!("{e}: this is a bug in skiff"))?;
-    write_output(&args.output, &rendered.files, args.force)?;
+    skiff_kube::output::write_output(&args.output, &rendered.files, args.force)?;
 
     let dir = args.output.display();
     let mut out = format!(
@@ -88,7 +87,13 @@ pub fn export(project: &ProjectArgs, args: &ExportArgs) -> miette::Result<ExitCo
         ));
     }
     out.push_str("next:\n");
-    for line in next_steps(layout, &args.output, &base, &exports, &rendered.files) {
+    for line in skiff_k8s::next_steps(
+        layout,
+        &args.output.display().to_string(),
+        &base,
+        &exports,
+        &rendered.files,
+    ) {
         out.push_str(&format!("  {line}\n"));
     }
     if let Some(report) = rendered.files.iter().find(|f| f.path == "REPORT.md") {
@@ -338,47 +343,16 @@ fn export_loaded(
 /// The machine skiff runs on: the CPUs this process may use and the memory in /proc/meminfo,
 /// unless the flags say otherwise.
 fn host(args: &AssessArgs) -> miette::Result<Host> {
-    let cpus = match args.host_cpus {
-        Some(cpus) => cpus,
-        None => {
-            let n = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-            f64::from(u32::try_from(n).unwrap_or(u32::MAX))
-        }
-    };
+    let cpus = args.host_cpus.unwrap_or_else(skiff_host::facts::cpus);
     let memory = match &args.host_memory {
         Some(size) => {
             let bytes = skiff_model::compose::ram_in_bytes(size)
                 .map_err(|e| miette::miette!("--host-memory {size}: {e}"))?;
             u64::try_from(bytes).map_err(|_| miette::miette!("--host-memory {size}: negative"))?
         }
-        None => {
-            let meminfo = std::fs::read_to_string("/proc/meminfo").map_err(|e| {
-                miette::miette!(
-                    help = "pass the host's memory with --host-memory (e.g. 32GiB)",
-                    "cannot read /proc/meminfo: {e}"
-                )
-            })?;
-            mem_total(&meminfo).ok_or_else(|| {
-                miette::miette!(
-                    help = "pass the host's memory with --host-memory (e.g. 32GiB)",
-                    "/proc/meminfo has no MemTotal line"
-                )
-            })?
-        }
+        None => skiff_host::facts::memory()?,
     };
     Ok(Host { cpus, memory })
-}
-
-/// `MemTotal:       24576000 kB` -> bytes.
-fn mem_total(meminfo: &str) -> Option<u64> {
-    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
-    let mut words = line.split_whitespace().skip(1);
-    let n: u64 = words.next()?.parse().ok()?;
-    match words.next() {
-        Some("kB") => n.checked_mul(1024),
-        None => Some(n),
-        Some(_) => None,
-    }
 }
 
 fn layout(format: K8sLayout) -> Layout {
@@ -396,226 +370,5 @@ fn layout_name(layout: Layout) -> &'static str {
         Layout::SingleFile => "single files",
         Layout::Kustomize => "a kustomize base and overlays",
         Layout::Helm => "a Helm chart",
-    }
-}
-
-/// The commands that deploy what was written.
-fn next_steps(
-    layout: Layout,
-    dir: &Path,
-    base: &Export,
-    environments: &[Export],
-    files: &[OutputFile],
-) -> Vec<String> {
-    let dir = dir.display();
-    let firsts = |prefix: &str| -> Vec<String> {
-        let mut found: Vec<String> = files
-            .iter()
-            .filter_map(|f| f.path.strip_prefix(prefix))
-            .filter_map(|rest| rest.split_once('/').map(|(first, _)| first.to_owned()))
-            .collect();
-        found.sort();
-        found.dedup();
-        found
-    };
-    match layout {
-        Layout::Manifests if environments.is_empty() => vec![format!("kubectl apply -f {dir}/")],
-        Layout::Manifests => firsts("")
-            .into_iter()
-            .map(|env| format!("kubectl apply -f {dir}/{env}/"))
-            .collect(),
-        Layout::SingleFile => files
-            .iter()
-            .filter(|f| f.path != "REPORT.md")
-            .map(|f| format!("kubectl apply -f {dir}/{}", f.path))
-            .collect(),
-        Layout::Kustomize => firsts("overlays/")
-            .into_iter()
-            .map(|env| format!("kubectl apply -k {dir}/overlays/{env}"))
-            .collect(),
-        Layout::Helm => {
-            let release = skiff_k8s::helm_release(&base.project);
-            if environments.is_empty() {
-                return vec![format!(
-                    "helm install {release} {dir} --namespace {} --create-namespace",
-                    base.namespace
-                )];
-            }
-            let values: Vec<&str> = files
-                .iter()
-                .filter(|f| f.path.starts_with("values-"))
-                .map(|f| f.path.as_str())
-                .collect();
-            environments
-                .iter()
-                .zip(values)
-                .map(|(env, values)| {
-                    format!(
-                        "helm install {release} {dir} -f {dir}/{values} --namespace {} \
-                         --create-namespace",
-                        env.namespace
-                    )
-                })
-                .collect()
-        }
-    }
-}
-
-/// Marks a directory skiff wrote an export into, and lists what it wrote.
-const MARKER: &str = ".skiff-export";
-
-/// Writes the files into `dir`, each under a temporary name renamed into place, so that a
-/// reader never sees half a file. Into a directory skiff wrote before, files of the previous
-/// export that this one no longer has are removed; into a non-empty directory skiff did not
-/// create, only with `--force` (and then nothing else in it is touched).
-fn write_output(dir: &Path, files: &[OutputFile], force: bool) -> miette::Result<()> {
-    let previous = prepare_dir(dir, force)?;
-    for file in files {
-        let relative = safe_relative(&file.path).ok_or_else(|| {
-            miette::miette!("refusing to write outside {}: {}", dir.display(), file.path)
-        })?;
-        let path = dir.join(relative);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| miette::miette!("cannot create {}: {e}", parent.display()))?;
-        }
-        write_atomically(&path, file.contents.as_bytes())?;
-    }
-    let current: std::collections::BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    for stale in previous.iter().filter(|p| !current.contains(p.as_str())) {
-        let Some(relative) = safe_relative(stale) else {
-            continue;
-        };
-        let path = dir.join(&relative);
-        match std::fs::remove_file(&path) {
-            Ok(()) => remove_empty_parents(dir, &path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(miette::miette!("cannot remove {}: {e}", path.display())),
-        }
-    }
-    let marker = serde_json::json!({
-        "written_by": "skiff export kubernetes",
-        "files": current,
-    });
-    let text = serde_json::to_string_pretty(&marker).map_err(|e| miette::miette!("{e}"))?;
-    write_atomically(&dir.join(MARKER), text.as_bytes())
-}
-
-/// Makes sure `dir` may be written and returns the files a previous export wrote there.
-fn prepare_dir(dir: &Path, force: bool) -> miette::Result<Vec<String>> {
-    match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| miette::miette!("cannot create {}: {e}", dir.display()))?;
-            Ok(Vec::new())
-        }
-        Err(e) => Err(miette::miette!("cannot read {}: {e}", dir.display())),
-        Ok(mut entries) => {
-            if entries.next().is_none() {
-                return Ok(Vec::new());
-            }
-            let marker = dir.join(MARKER);
-            if let Ok(text) = std::fs::read_to_string(&marker) {
-                let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                    miette::miette!(
-                        help = format!("remove {} and export again", marker.display()),
-                        "{} is not skiff's record of an export: {e}",
-                        marker.display()
-                    )
-                })?;
-                let files = value["files"]
-                    .as_array()
-                    .map(|files| {
-                        files
-                            .iter()
-                            .filter_map(|f| f.as_str().map(str::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                return Ok(files);
-            }
-            if force {
-                return Ok(Vec::new());
-            }
-            Err(miette::miette!(
-                help = "choose a new or empty directory, or pass --force to write into it \
-                        anyway (files of the same name are replaced, nothing else is touched)",
-                "{} is not empty and was not written by `skiff export`: writing into it could \
-                 mix the export with files that are not part of it",
-                dir.display()
-            ))
-        }
-    }
-}
-
-/// A relative path made only of normal components.
-fn safe_relative(path: &str) -> Option<PathBuf> {
-    let p = Path::new(path);
-    let normal = p.components().all(|c| matches!(c, Component::Normal(_)));
-    (normal && !path.is_empty()).then(|| p.to_path_buf())
-}
-
-fn write_atomically(path: &Path, contents: &[u8]) -> miette::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.skiff-tmp"));
-    // No fsync per file: thousands of them would cost more than the export itself. The rename
-    // keeps readers from seeing half a file; after a crash, exporting again rewrites all.
-    let written = std::fs::File::create(&tmp).and_then(|mut f| f.write_all(contents));
-    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
-    renamed.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        miette::miette!("cannot write {}: {e}", path.display())
-    })
-}
-
-/// Removes the directories between `path` and `root` that are left empty.
-fn remove_empty_parents(root: &Path, path: &Path) {
-    let mut dir = path.parent();
-    while let Some(d) = dir {
-        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        dir = d.parent();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_helm_hint_names_a_release_helm_accepts() {
-        let base = Export {
-            project: "My_App".into(),
-            environment: None,
-            namespace: "my-app".into(),
-            objects: Vec::new(),
-            report: skiff_k8s::Report::default(),
-        };
-        assert_eq!(
-            next_steps(Layout::Helm, Path::new("chart"), &base, &[], &[]),
-            ["helm install my-app chart --namespace my-app --create-namespace"]
-        );
-    }
-
-    #[test]
-    fn mem_total_reads_kilobytes() {
-        assert_eq!(
-            mem_total("MemTotal:       24576000 kB\nMemFree: 1 kB\n"),
-            Some(24_576_000 * 1024)
-        );
-        assert_eq!(mem_total("MemFree: 1 kB\n"), None);
-        assert_eq!(mem_total("MemTotal: 12 MB\n"), None);
-    }
-
-    #[test]
-    fn only_plain_relative_paths_are_written_or_removed() {
-        assert!(safe_relative("overlays/prod/kustomization.yaml").is_some());
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "./x"] {
-            assert!(safe_relative(bad).is_none(), "{bad}");
-        }
     }
 }
