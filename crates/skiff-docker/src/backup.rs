@@ -36,7 +36,7 @@ impl Engine {
         volume: &str,
     ) -> Result<Vec<ContainerRef>, EngineError> {
         Ok(self
-            .containers(project)
+            .summaries(project)
             .await?
             .iter()
             .filter(|c| {

@@ -294,11 +294,24 @@ impl Engine {
         Ok(removed)
     }
 
-    /// Containers of the project, raw (for `ps`).
+    /// Containers of the project (running or not), as `ps` and `logs` show them.
     ///
     /// # Errors
     /// The engine refuses the listing.
-    pub async fn containers(&self, project: &str) -> Result<Vec<ContainerSummary>, EngineError> {
+    pub async fn containers(&self, project: &str) -> Result<Vec<Container>, EngineError> {
+        Ok(self
+            .summaries(project)
+            .await?
+            .iter()
+            .map(Container::from_summary)
+            .collect())
+    }
+
+    /// Containers of the project, as the engine lists them.
+    pub(crate) async fn summaries(
+        &self,
+        project: &str,
+    ) -> Result<Vec<ContainerSummary>, EngineError> {
         self.list_labelled(vec![format!("{}={project}", labels::PROJECT)])
             .await
     }
@@ -465,12 +478,66 @@ impl Engine {
 
 /// A container's name as users write it (the engine lists `/name`).
 #[must_use]
-pub fn container_name(c: &ContainerSummary) -> String {
+pub(crate) fn container_name(c: &ContainerSummary) -> String {
     c.names
         .as_ref()
         .and_then(|n| n.first())
         .map(|n| n.trim_start_matches('/').to_owned())
         .unwrap_or_default()
+}
+
+/// A container of a project, in skiff's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    /// The Compose service it belongs to (its `com.docker.compose.service` label).
+    pub service: Option<String>,
+    pub image: Option<String>,
+    /// `running`, `exited`, ... as the engine says.
+    pub state: Option<String>,
+    /// `Up 3 minutes (healthy)`, ... as the engine says.
+    pub status: Option<String>,
+    pub ports: Vec<PortMapping>,
+}
+
+/// One port of a container, published on the host or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    pub target: u16,
+    pub published: Option<u16>,
+    /// The host address it is published on (`0.0.0.0`, `::`, `127.0.0.1`).
+    pub host_ip: Option<String>,
+    /// `tcp`, `udp`, `sctp`.
+    pub protocol: String,
+}
+
+impl Container {
+    fn from_summary(c: &ContainerSummary) -> Container {
+        Container {
+            id: c.id.clone().unwrap_or_default(),
+            name: container_name(c),
+            service: c
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(labels::SERVICE))
+                .cloned(),
+            image: c.image.clone(),
+            state: c.state.as_ref().map(ToString::to_string),
+            status: c.status.clone(),
+            ports: c
+                .ports
+                .iter()
+                .flatten()
+                .map(|p| PortMapping {
+                    target: p.private_port,
+                    published: p.public_port,
+                    host_ip: p.ip.clone(),
+                    protocol: p.typ.map(|t| t.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn is_oneoff(c: &ContainerSummary) -> bool {

@@ -17,35 +17,6 @@ use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
 use crate::stack::{Stack, env_prefix, host_address};
 
-/// The engine or the process state could not be read.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ObserveError(String);
-
-/// The observed state of both runtimes.
-///
-/// # Errors
-/// The engine or the state directory cannot be read.
-pub async fn observe(
-    engine: Option<&Engine>,
-    project: &str,
-    processes: Option<&ProcessRuntime>,
-) -> Result<Observed, ObserveError> {
-    let mut observed = match engine {
-        Some(engine) => engine
-            .observe(project)
-            .await
-            .map_err(|e| ObserveError(e.to_string()))?,
-        None => Observed::default(),
-    };
-    if let Some(p) = processes {
-        observed
-            .instances
-            .extend(p.observe().map_err(|e| ObserveError(e.to_string()))?);
-    }
-    Ok(observed)
-}
-
 pub use crate::split::{Side, side_of_id};
 
 /// Routes plan actions to the Docker runtime or the process runtime.
@@ -104,23 +75,18 @@ impl<'a> Hybrid<'a> {
                         .map(|port| (u32::from(*port), "127.0.0.1".to_owned(), *port)),
                 );
             } else {
-                for c in &containers {
-                    let of_dep = c
-                        .labels
-                        .as_ref()
-                        .and_then(|l| l.get(skiff_docker::labels::SERVICE))
-                        .is_some_and(|s| *s == dep.service);
-                    if !of_dep {
-                        continue;
-                    }
-                    for p in c.ports.iter().flatten() {
-                        let (Some(public), Some(ip)) = (p.public_port, p.ip.as_deref()) else {
+                for c in containers
+                    .iter()
+                    .filter(|c| c.service.as_deref() == Some(dep.service.as_str()))
+                {
+                    for p in &c.ports {
+                        let (Some(public), Some(ip)) = (p.published, p.host_ip.as_deref()) else {
                             continue;
                         };
                         if ip.contains(':') {
                             continue;
                         }
-                        ports.push((u32::from(p.private_port), host_address(ip), public));
+                        ports.push((u32::from(p.target), host_address(ip), public));
                     }
                 }
                 // Declared order first: the first declared port is `_PORT`.
@@ -281,40 +247,31 @@ impl Runtime for ProcessSide<'_, '_> {
     }
 }
 
-impl Runtime for Hybrid<'_> {
-    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
-        let processes = ProcessSide { hybrid: self };
-        let is_process = |s: &str| self.stack.is_process(s);
+impl<'a> Hybrid<'a> {
+    /// This hybrid as the [`Split`](crate::split::Split) it is: containers on the engine,
+    /// processes on the [`ProcessSide`], routed by the stack's services.
+    fn split(
+        &self,
+    ) -> crate::split::Split<'_, DockerRuntime<'a>, ProcessSide<'_, 'a>, impl Fn(&str) -> bool + Sync>
+    {
         crate::split::Split {
             containers: self.docker.as_ref(),
-            processes: &processes,
-            is_process: &is_process,
+            processes: ProcessSide { hybrid: self },
+            is_process: |s: &str| self.stack.is_process(s),
         }
-        .apply(action)
-        .await
+    }
+}
+
+impl Runtime for Hybrid<'_> {
+    async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        self.split().apply(action).await
     }
 
     async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
-        let processes = ProcessSide { hybrid: self };
-        let is_process = |s: &str| self.stack.is_process(s);
-        crate::split::Split {
-            containers: self.docker.as_ref(),
-            processes: &processes,
-            is_process: &is_process,
-        }
-        .readiness(service)
-        .await
+        self.split().readiness(service).await
     }
 
     async fn observe(&self) -> Result<Observed, RuntimeError> {
-        let processes = ProcessSide { hybrid: self };
-        let is_process = |s: &str| self.stack.is_process(s);
-        crate::split::Split {
-            containers: self.docker.as_ref(),
-            processes: &processes,
-            is_process: &is_process,
-        }
-        .observe()
-        .await
+        self.split().observe().await
     }
 }

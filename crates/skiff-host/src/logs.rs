@@ -98,19 +98,12 @@ pub async fn print(
     if let Some(engine) = engine {
         let containers = engine.containers(&stack.name).await.map_err(failed)?;
         for c in containers {
-            let service = c
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(skiff_docker::labels::SERVICE))
-                .cloned()
-                .unwrap_or_default();
-            if !selected(&service) {
+            if !selected(c.service.as_deref().unwrap_or_default()) {
                 continue;
             }
-            let name = skiff_docker::engine::container_name(&c);
             sources.push(Source::Container {
-                name,
-                id: c.id.clone().unwrap_or_default(),
+                name: c.name,
+                id: c.id,
             });
         }
     }

@@ -28,32 +28,22 @@ pub async fn rows(
             .await
             .map_err(|e| PsError(e.to_string()))?;
         rows.extend(containers.iter().map(|c| {
-            let labels = c.labels.clone().unwrap_or_default();
             let ports: Vec<String> = c
                 .ports
-                .clone()
-                .unwrap_or_default()
                 .iter()
-                .map(|p| match (p.ip.as_deref(), p.public_port) {
-                    (Some(ip), Some(pub_)) => format!(
-                        "{ip}:{pub_}->{}/{}",
-                        p.private_port,
-                        p.typ.map(|t| t.to_string()).unwrap_or_default()
-                    ),
-                    _ => format!(
-                        "{}/{}",
-                        p.private_port,
-                        p.typ.map(|t| t.to_string()).unwrap_or_default()
-                    ),
+                .map(|p| match (p.host_ip.as_deref(), p.published) {
+                    (Some(ip), Some(published)) => {
+                        format!("{ip}:{published}->{}/{}", p.target, p.protocol)
+                    }
+                    _ => format!("{}/{}", p.target, p.protocol),
                 })
                 .collect();
-            let state = c.state.as_ref().map(ToString::to_string);
             serde_json::json!({
-                "name": skiff_docker::engine::container_name(c),
-                "service": labels.get(skiff_docker::labels::SERVICE),
+                "name": c.name,
+                "service": c.service,
                 "runtime": "container",
                 "image": c.image,
-                "state": state,
+                "state": c.state,
                 "status": c.status,
                 "ports": ports,
             })

@@ -78,13 +78,13 @@ pub fn route(action: &Action, is_process: &dyn Fn(&str) -> bool) -> Vec<(Side, A
 
 /// Two runtimes as one. `containers` is `None` when the stack has no container service: an
 /// action for it is then an error, and nothing is observed there.
-pub struct Split<'a, C, P> {
+pub struct Split<'a, C, P, F> {
     pub containers: Option<&'a C>,
-    pub processes: &'a P,
-    pub is_process: &'a (dyn Fn(&str) -> bool + Sync),
+    pub processes: P,
+    pub is_process: F,
 }
 
-impl<C: Runtime, P: Runtime> Split<'_, C, P> {
+impl<C: Runtime, P: Runtime, F: Fn(&str) -> bool + Sync> Split<'_, C, P, F> {
     fn containers(&self, what: &str) -> Result<&C, RuntimeError> {
         self.containers.ok_or_else(|| {
             RuntimeError::new(
@@ -108,9 +108,9 @@ fn what(action: &Action) -> String {
     }
 }
 
-impl<C: Runtime, P: Runtime> Runtime for Split<'_, C, P> {
+impl<C: Runtime, P: Runtime, F: Fn(&str) -> bool + Sync> Runtime for Split<'_, C, P, F> {
     async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
-        for (side, step) in route(action, self.is_process) {
+        for (side, step) in route(action, &self.is_process) {
             match side {
                 Side::Process => self.processes.apply(&step).await?,
                 Side::Container => self.containers(&what(&step))?.apply(&step).await?,
@@ -298,7 +298,7 @@ mod tests {
             }],
             ..Recording::default()
         };
-        let split: Split<'_, Recording, Recording> = Split {
+        let split: Split<'_, Recording, &Recording, _> = Split {
             containers: None,
             processes: &p,
             is_process: &api_is_a_process,

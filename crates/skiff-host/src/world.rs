@@ -26,7 +26,7 @@ use skiff_process::{ProcessRuntime, Report, Supervisor, parse_instance_id};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 use tokio::sync::mpsc;
 
-use crate::hybrid::{self, Hybrid, Side, side_of_id};
+use crate::hybrid::{Hybrid, Side, side_of_id};
 use crate::stack::{Stack, StackSource};
 
 /// One deployed project: its stack and the process runtime that supervises its processes.
@@ -345,9 +345,7 @@ impl World for HostWorld {
             stack.docker.resolve_images(engine).await;
             // Restarts are the daemon's from now on, not the engine's as well.
             for c in engine.containers(&stack.name).await.unwrap_or_default() {
-                if let Some(id) = c.id.as_deref()
-                    && let Err(e) = engine.set_restart_policy(id, "no").await
-                {
+                if let Err(e) = engine.set_restart_policy(&c.id, "no").await {
                     tracing::warn!(error = %e, "could not take over a container's restarts");
                 }
             }
@@ -392,16 +390,9 @@ impl World for HostWorld {
     async fn observe(&self, deployment: &Deployment) -> Result<Observed, RuntimeError> {
         let hosted = self.hosted(&deployment.name)?;
         let engine = self.engine_for(&hosted.stack).await?;
-        let observed = hybrid::observe(
-            engine,
-            &hosted.stack.name,
-            hosted
-                .stack
-                .has_process_state()
-                .then_some(&hosted.processes),
-        )
-        .await
-        .map_err(|e| RuntimeError::new(format!("observe {}", deployment.name), e.to_string()))?;
+        let observed = Hybrid::new(&hosted.stack, engine, &hosted.processes)
+            .observe()
+            .await?;
         let containers = observed
             .instances
             .iter()

@@ -72,6 +72,22 @@ pub trait Runtime: Sync {
     fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send;
 }
 
+/// A borrowed runtime is a runtime: composites hold theirs by value or by reference.
+impl<R: Runtime> Runtime for &R {
+    fn apply(&self, action: &Action) -> impl Future<Output = Result<(), RuntimeError>> + Send {
+        (**self).apply(action)
+    }
+    fn readiness(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send {
+        (**self).readiness(service)
+    }
+    fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send {
+        (**self).observe()
+    }
+}
+
 /// Progress of an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]

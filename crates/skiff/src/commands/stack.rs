@@ -34,7 +34,7 @@ use crate::cli::{
 use crate::commands::write_stdout;
 use crate::loading::load_stack;
 use crate::progress::{Describe, Progress};
-use skiff_host::hybrid::{self, Hybrid, Side, side_of_id};
+use skiff_host::hybrid::{Hybrid, Side, side_of_id};
 use skiff_host::stack::{self as host_stack, LoadOptions, Stack};
 
 use supervision::Role;
@@ -90,13 +90,10 @@ async fn observe(
     engine: Option<&Engine>,
     processes: &ProcessRuntime,
 ) -> miette::Result<skiff_plan::Observed> {
-    hybrid::observe(
-        engine,
-        &stack.name,
-        stack.has_process_state().then_some(processes),
-    )
-    .await
-    .map_err(|e| miette::miette!("{e}"))
+    Hybrid::new(stack, engine, processes)
+        .observe()
+        .await
+        .map_err(|e| miette::miette!("{e}"))
 }
 
 /// How actions are shown, knowing which services run as processes.
