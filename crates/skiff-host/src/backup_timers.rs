@@ -8,12 +8,17 @@
 //! alert says when backups fall behind). A backup is stale when a run failed and its last
 //! success (or the start of the schedule) is more than two of its periods ago: one run was
 //! missed, and the next failed too. Staleness is reported once until a backup succeeds again.
+//!
+//! What the timers remember comes from the history ([`BackupTimers::new`] takes its backup
+//! events), so a daemon started again measures staleness from the last success it recorded,
+//! not from its own start, and does not report again a staleness it reported before.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use skiff_jobs::{Decision, JobSpec, Outcome, RunKey, Schedule, Scheduler};
 use skiff_model::xskiff::{Backup, Missed, Overlap};
+use skiff_store::{Kind, Recorded};
 
 /// A run to make now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,17 +42,25 @@ pub struct Stale {
 pub struct BackupTimers {
     scheduler: Scheduler,
     periods: BTreeMap<String, Schedule>,
-    started: DateTime<Utc>,
+    /// Since when each backup has been scheduled: its first event in the history, or the
+    /// start of these timers.
+    started: BTreeMap<String, DateTime<Utc>>,
+    started_now: DateTime<Utc>,
     last_success: BTreeMap<String, DateTime<Utc>>,
     stale_reported: BTreeMap<String, bool>,
     jobs: usize,
 }
 
 impl BackupTimers {
-    /// The timers of these declarations, starting at `now`; a schedule that does not parse
-    /// is left out (the loader refused it already).
+    /// The timers of these declarations, starting at `now`, remembering what `history` (this
+    /// project's events, oldest first; others are ignored) says of earlier runs; a schedule
+    /// that does not parse is left out (the loader refused it already).
     #[must_use]
-    pub fn new(backups: &BTreeMap<String, Backup>, now: DateTime<Utc>) -> BackupTimers {
+    pub fn new(
+        backups: &BTreeMap<String, Backup>,
+        now: DateTime<Utc>,
+        history: &[Recorded],
+    ) -> BackupTimers {
         let mut specs = Vec::new();
         let mut periods = BTreeMap::new();
         for (name, b) in backups {
@@ -74,15 +87,41 @@ impl BackupTimers {
         }
         let jobs = specs.len();
         let (scheduler, _) = Scheduler::new(specs, now, &BTreeMap::new(), Vec::new());
-        BackupTimers {
+        let mut timers = BackupTimers {
             scheduler,
             periods,
-            started: now,
+            started: BTreeMap::new(),
+            started_now: now,
             last_success: BTreeMap::new(),
             stale_reported: BTreeMap::new(),
             jobs,
+        };
+        for r in history {
+            let e = &r.event;
+            let Some(backup) = e.detail["backup"].as_str() else {
+                continue;
+            };
+            if !backups.contains_key(backup) || e.time > now {
+                continue;
+            }
+            match e.kind {
+                Kind::BackupSucceeded => {
+                    timers.last_success.insert(backup.to_owned(), e.time);
+                    timers.stale_reported.insert(backup.to_owned(), false);
+                }
+                Kind::BackupStale => {
+                    timers.stale_reported.insert(backup.to_owned(), true);
+                }
+                Kind::BackupFailed => {}
+                _ => continue,
+            }
+            timers.started.entry(backup.to_owned()).or_insert(e.time);
         }
+        timers
     }
+
+    /// The kinds of event [`BackupTimers::new`] reads from the history.
+    pub const REMEMBERS: [Kind; 3] = [Kind::BackupSucceeded, Kind::BackupFailed, Kind::BackupStale];
 
     /// How many schedules there are (backups and drills).
     #[must_use]
@@ -138,7 +177,12 @@ impl BackupTimers {
             return None;
         }
         let period = self.periods.get(name).and_then(|s| s.period_at(now))?;
-        let since = self.last_success.get(name).copied().unwrap_or(self.started);
+        let since = self
+            .last_success
+            .get(name)
+            .or_else(|| self.started.get(name))
+            .copied()
+            .unwrap_or(self.started_now);
         let reported = self.stale_reported.get(name).copied().unwrap_or(false);
         if now - since > period * 2 && !reported {
             self.stale_reported.insert(name.clone(), true);
@@ -183,6 +227,7 @@ mod tests {
         let mut t = BackupTimers::new(
             &backups(&[("db", "0 * * * *", Some("30 * * * *"))]),
             at(9, 10),
+            &[],
         );
         assert_eq!(t.len(), 2);
         assert_eq!(t.next_wake(), Some(at(9, 30)));
@@ -203,7 +248,7 @@ mod tests {
 
     #[test]
     fn a_running_backup_is_not_started_twice_and_a_missed_run_is_not_caught_up() {
-        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 10));
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 10), &[]);
         let first = t.due(at(10, 0));
         assert_eq!(first.len(), 1);
         // Still running at the next hour: that run is skipped (overlap forbid).
@@ -215,7 +260,7 @@ mod tests {
 
     #[test]
     fn staleness_is_two_periods_without_a_success_reported_once() {
-        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 0));
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 0), &[]);
         let run = t.due(at(10, 0)).remove(0);
         assert_eq!(t.finished(&run, true, at(10, 1)), None);
         // 11:00 fails: an hour since the success, not stale yet.
@@ -245,7 +290,7 @@ mod tests {
 
     #[test]
     fn a_backup_that_never_succeeded_is_stale_from_the_start_of_its_schedule() {
-        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30));
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &[]);
         for h in 10..=11 {
             let run = t.due(at(h, 0)).remove(0);
             assert_eq!(t.finished(&run, false, at(h, 1)), None, "{h}:00");
@@ -258,5 +303,66 @@ mod tests {
                 last_success: None,
             })
         );
+    }
+
+    fn recorded(kind: Kind, time: DateTime<Utc>, backup: &str) -> Recorded {
+        Recorded {
+            id: 0,
+            event: skiff_store::Event::new(time, kind)
+                .project("app")
+                .detail(serde_json::json!({"backup": backup})),
+        }
+    }
+
+    #[test]
+    fn a_daemon_started_again_measures_staleness_from_the_success_it_recorded() {
+        let history = [
+            recorded(Kind::BackupFailed, at(6, 0), "db"),
+            recorded(Kind::BackupSucceeded, at(8, 1), "db"),
+            recorded(Kind::BackupSucceeded, at(8, 2), "gone"),
+        ];
+        // Started again at 9:30: 10:00 fails (two hours since 8:01), 11:00 too: stale,
+        // where timers that forgot would wait for 11:30.
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
+        let run = t.due(at(10, 0)).remove(0);
+        assert_eq!(t.finished(&run, false, at(10, 1)), None);
+        let run = t.due(at(11, 0)).remove(0);
+        assert_eq!(
+            t.finished(&run, false, at(11, 1)),
+            Some(Stale {
+                backup: "db".into(),
+                last_success: Some(at(8, 1)),
+            })
+        );
+    }
+
+    #[test]
+    fn a_staleness_reported_before_a_restart_is_not_reported_again() {
+        let history = [
+            recorded(Kind::BackupFailed, at(6, 0), "db"),
+            recorded(Kind::BackupStale, at(8, 1), "db"),
+        ];
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
+        for h in 10..=12 {
+            let run = t.due(at(h, 0)).remove(0);
+            assert_eq!(t.finished(&run, false, at(h, 1)), None, "{h}:00");
+        }
+        // A success clears it; two failing periods later it is said again.
+        let run = t.due(at(13, 0)).remove(0);
+        assert_eq!(t.finished(&run, true, at(13, 1)), None);
+        for h in 14..=15 {
+            let run = t.due(at(h, 0)).remove(0);
+            assert_eq!(t.finished(&run, false, at(h, 1)), None);
+        }
+        let run = t.due(at(16, 0)).remove(0);
+        assert!(t.finished(&run, false, at(16, 1)).is_some());
+    }
+
+    #[test]
+    fn a_backup_that_never_succeeded_is_stale_from_its_first_recorded_run() {
+        let history = [recorded(Kind::BackupFailed, at(7, 0), "db")];
+        let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
+        let run = t.due(at(10, 0)).remove(0);
+        assert!(t.finished(&run, false, at(10, 1)).is_some());
     }
 }

@@ -78,6 +78,8 @@ pub struct HostWorld {
     schedulers: Mutex<BTreeMap<String, Arc<AtomicBool>>>,
     /// Each project's jobs task (`x-skiff.jobs`), stopped by dropping it.
     jobs: Mutex<BTreeMap<String, crate::jobs::Jobs<Hosted>>>,
+    /// The daemon's history file, read for what the backup timers remember.
+    history: Option<std::path::PathBuf>,
 }
 
 /// A container as last observed: (service, name, ID).
@@ -95,6 +97,35 @@ impl HostWorld {
             containers: Mutex::new(BTreeMap::new()),
             schedulers: Mutex::new(BTreeMap::new()),
             jobs: Mutex::new(BTreeMap::new()),
+            history: None,
+        }
+    }
+
+    /// Reads the daemon's history at `path` when backups are scheduled, so that staleness
+    /// is measured from the last success recorded there, across restarts of the daemon.
+    #[must_use]
+    pub fn with_history(mut self, path: &std::path::Path) -> HostWorld {
+        self.history = Some(path.to_path_buf());
+        self
+    }
+
+    /// The project's backup events in the history (none without one, or when it cannot be
+    /// read: then staleness is measured from now, and the daemon's log says why).
+    fn backup_history(&self, project: &str) -> Vec<skiff_store::Recorded> {
+        let Some(path) = &self.history else {
+            return Vec::new();
+        };
+        let filter = skiff_store::Filter {
+            project: Some(project.to_owned()),
+            kinds: crate::backup_timers::BackupTimers::REMEMBERS.to_vec(),
+            ..skiff_store::Filter::default()
+        };
+        match skiff_store::Store::open(path).and_then(|store| store.query(&filter)) {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::warn!(error = %e, "backup staleness is measured from now: the history cannot be read");
+                Vec::new()
+            }
         }
     }
 
@@ -129,7 +160,12 @@ impl HostWorld {
         if let Some(previous) = previous {
             previous.store(true, Ordering::Relaxed);
         }
-        let mut timers = crate::backup_timers::BackupTimers::new(&backups, chrono::Utc::now());
+        if backups.is_empty() {
+            return;
+        }
+        let history = self.backup_history(&source.name);
+        let mut timers =
+            crate::backup_timers::BackupTimers::new(&backups, chrono::Utc::now(), &history);
         if timers.is_empty() {
             return;
         }

@@ -148,7 +148,7 @@ pub fn run(args: &DaemonArgs) -> miette::Result<ExitCode> {
     let env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let world = HostWorld::new(env);
+    let world = HostWorld::new(env).with_history(&paths.store);
     runtime()?.block_on(async move {
         let shutdown = async {
             use tokio::signal::unix::{SignalKind, signal};
