@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
-use serde_json::Value;
+use skiff_model::compose::BuildConfig;
 
 use crate::engine::{Engine, EngineError};
 
@@ -156,23 +156,29 @@ pub fn context_tar(dir: &Path, dockerfile: &str) -> std::io::Result<Vec<u8>> {
 pub async fn build(
     engine: &Engine,
     image: &str,
-    build: &Value,
+    build: &BuildConfig,
     on_line: &(dyn Fn(&str) + Sync),
 ) -> Result<(), EngineError> {
-    let context = build.get("context").and_then(Value::as_str).unwrap_or(".");
+    let context = if build.context.is_empty() {
+        "."
+    } else {
+        &build.context
+    };
     if context.contains("://") {
         return Err(EngineError::Other(format!(
             "remote build context {context:?} is not supported; clone it and point `context` at the directory"
         )));
     }
-    let dockerfile = build
-        .get("dockerfile")
-        .and_then(Value::as_str)
-        .unwrap_or("Dockerfile");
+    let dockerfile = if build.dockerfile.is_empty() {
+        "Dockerfile"
+    } else {
+        &build.dockerfile
+    };
     let mut tar_bytes = context_tar(Path::new(context), dockerfile)
         .map_err(|e| EngineError::Other(format!("cannot read build context {context}: {e}")))?;
     let mut dockerfile_name = dockerfile.to_owned();
-    if let Some(inline) = build.get("dockerfile_inline").and_then(Value::as_str) {
+    if !build.dockerfile_inline.is_empty() {
+        let inline = &build.dockerfile_inline;
         // Append the inline Dockerfile to the context under a name no user file has.
         let mut b = tar::Builder::new(Vec::new());
         let mut archive = tar::Archive::new(tar_bytes.as_slice());
@@ -197,34 +203,22 @@ pub async fn build(
         dockerfile_name = ".skiff.Dockerfile.inline".to_owned();
     }
     let args: HashMap<String, String> = build
-        .get("args")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let labels: HashMap<String, String> = build
-        .get("labels")
-        .and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
+        .args
+        .iter()
+        .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+        .collect();
+    let labels: HashMap<String, String> = build.labels.clone().into_iter().collect();
     let mut opts = BuildImageOptionsBuilder::default()
         .dockerfile(&dockerfile_name)
         .t(image)
         .rm(true)
         .buildargs(&args)
         .labels(&labels);
-    if let Some(t) = build.get("target").and_then(Value::as_str) {
-        opts = opts.target(t);
+    if !build.target.is_empty() {
+        opts = opts.target(&build.target);
     }
-    if let Some(n) = build.get("network").and_then(Value::as_str) {
-        opts = opts.networkmode(n);
+    if !build.network.is_empty() {
+        opts = opts.networkmode(&build.network);
     }
     let mut stream = engine.docker.build_image(
         opts.build(),
@@ -264,13 +258,10 @@ pub async fn build_missing(
         if !only.is_empty() && !only.contains(name) {
             continue;
         }
-        let Some(build) = svc.get("build") else {
+        let Some(build) = &svc.build else {
             continue;
         };
-        let image = svc.get("image").and_then(|i| i.as_str()).map_or_else(
-            || crate::convert::default_image(&project.name, name),
-            str::to_owned,
-        );
+        let image = project.image(name, svc);
         if !force && engine.has_image(&image).await {
             continue;
         }

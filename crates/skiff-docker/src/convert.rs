@@ -1,11 +1,15 @@
-//! A Compose service (in the form `docker compose config --format json` prints) to the
-//! engine's container-create request. Every field the engine can do is carried over; a field
-//! it cannot do is an error before anything changes, never silently ignored.
+//! A Compose service, typed ([`ServiceConfig`], as the loader binds it), to the engine's
+//! container-create request. Every field the engine can do is carried over; a field it cannot
+//! do is an error before anything changes, never silently ignored: the conversion names every
+//! field of [`ServiceConfig`], so a field added to the model does not compile until it is
+//! carried over, ignored on purpose, or refused here.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
-use skiff_model::xskiff::parse_go_duration;
+use skiff_model::compose::{
+    DeployConfig, HealthCheckConfig, ServiceConfig, ServiceVolumeConfig, UnitBytes,
+};
 
 use crate::labels;
 
@@ -38,451 +42,499 @@ pub struct ContainerRequest {
     pub extra_networks: Vec<(String, Value)>,
 }
 
-const IGNORED: &[&str] = &[
-    // Planning and build-time fields, handled elsewhere.
-    "build",
-    "depends_on",
-    "profiles",
-    "pull_policy",
-    "scale",
-    "develop",
-    "x-skiff",
-    "extends",
-    "container_name",
-    "name",
-    "annotations",
-    "post_start",
-    "pre_stop",
-    "attach",
-    "label_file",
-    "env_file",
-];
+/// One service to convert: its typed configuration, and the same as the canonical document
+/// (`config --format json`'s entry) that its containers record in a label.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceInput<'a> {
+    pub name: &'a str,
+    pub config: &'a ServiceConfig,
+    pub document: &'a Value,
+}
 
-/// Converts a service. `hash` and `config` are recorded as labels.
+/// The engine's byte size.
+fn bytes(b: UnitBytes) -> Value {
+    json!(b.0)
+}
+
+/// A string the canonical document leaves out when empty: `null` then, as before.
+fn opt_str(s: &str) -> Value {
+    if s.is_empty() { Value::Null } else { json!(s) }
+}
+
+/// CPUs as nano-CPUs. The model keeps an `f32`; its shortest decimal form is what the file
+/// said (`1.1`, not `1.100000023841858`).
+fn nano_cpus(cpus: f32) -> Value {
+    let cpus: f64 = cpus.to_string().parse().unwrap_or_default();
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "nano-CPUs of a realistic CPU count fit"
+    )]
+    let nanos = (cpus * 1e9).round() as i64;
+    json!(nanos)
+}
+
+/// Converts instance `number` (named `name`) of a service. `hash` is recorded as a label.
 ///
 /// # Errors
 /// A field the engine cannot carry out, or a malformed value.
 #[expect(
     clippy::too_many_lines,
-    reason = "one field after another, in the spec's order"
+    reason = "one field after another, in the model's order"
 )]
 pub fn container_request(
     ctx: &ProjectContext<'_>,
-    service: &str,
-    svc: &Value,
+    input: ServiceInput<'_>,
     number: u32,
     name: &str,
     hash: &str,
 ) -> Result<ContainerRequest, Unsupported> {
+    let service = input.name;
     let err = |field: &str, message: String| Unsupported {
         service: service.to_owned(),
         field: field.to_owned(),
         message,
     };
-    let Some(s) = svc.as_object() else {
-        return Err(err("", "service is not a mapping".to_owned()));
+    let refuse = |field: &str, set: bool| -> Result<(), Unsupported> {
+        if set {
+            Err(err(
+                field,
+                "the Docker Engine driver cannot carry out this field".into(),
+            ))
+        } else {
+            Ok(())
+        }
     };
+    let not_yet = |field: &str, set: bool| -> Result<(), Unsupported> {
+        if set {
+            Err(err(
+                field,
+                "not supported by skiff's engine driver yet".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let ServiceConfig {
+        // Planning, build-time and tooling fields, handled elsewhere.
+        name: _,
+        profiles: _,
+        annotations: _,
+        attach: _,
+        build: _,
+        develop: _,
+        container_name: _,
+        depends_on,
+        env_file: _,
+        extends: _,
+        label_file: _,
+        custom_labels: _,
+        pull_policy: _,
+        scale: _,
+        post_start: _,
+        pre_stop: _,
+        extensions: _,
+        // Service names resolve through the project network's DNS; links add nothing.
+        links: _,
+        external_links: _,
+        // What the engine driver cannot do.
+        blkio_config,
+        cgroup,
+        cpu_count,
+        cpu_percent,
+        cpu_rt_period,
+        cpu_rt_runtime,
+        credential_spec,
+        device_cgroup_rules,
+        dockerfile,
+        provider,
+        gpus,
+        log_driver,
+        log_opt,
+        models,
+        net,
+        storage_opt,
+        use_api_socket,
+        volume_driver,
+        platform,
+        mac_address,
+        isolation,
+        volumes_from,
+        // What it carries out.
+        cap_add,
+        cap_drop,
+        cgroup_parent,
+        cpu_period,
+        cpu_quota,
+        cpus,
+        cpuset,
+        cpu_shares,
+        command,
+        configs,
+        deploy,
+        devices,
+        dns,
+        dns_opt,
+        dns_search,
+        domainname,
+        entrypoint,
+        environment,
+        expose,
+        extra_hosts,
+        group_add,
+        hostname,
+        healthcheck,
+        image,
+        init,
+        ipc,
+        labels: service_labels,
+        logging,
+        mem_limit,
+        mem_reservation,
+        memswap_limit,
+        mem_swappiness,
+        network_mode,
+        networks,
+        oom_kill_disable,
+        oom_score_adj,
+        pid,
+        pids_limit,
+        ports,
+        privileged,
+        read_only,
+        restart,
+        runtime,
+        secrets,
+        security_opt,
+        shm_size,
+        stdin_open,
+        stop_grace_period,
+        stop_signal,
+        sysctls,
+        tmpfs,
+        tty,
+        ulimits,
+        user,
+        userns_mode,
+        uts,
+        volumes,
+        working_dir,
+    } = input.config;
+
+    refuse("blkio_config", blkio_config.is_some())?;
+    refuse("cgroup", !cgroup.is_empty())?;
+    refuse("cpu_count", *cpu_count != 0)?;
+    refuse("cpu_percent", *cpu_percent != 0.0)?;
+    refuse("cpu_rt_period", *cpu_rt_period != 0)?;
+    refuse("cpu_rt_runtime", *cpu_rt_runtime != 0)?;
+    refuse("credential_spec", credential_spec.is_some())?;
+    refuse("device_cgroup_rules", !device_cgroup_rules.is_empty())?;
+    refuse("dockerfile", !dockerfile.is_empty())?;
+    refuse("provider", provider.is_some())?;
+    refuse("gpus", !gpus.is_empty())?;
+    refuse("log_driver", !log_driver.is_empty())?;
+    refuse("log_opt", !log_opt.is_empty())?;
+    refuse("models", !models.is_empty())?;
+    refuse("net", !net.is_empty())?;
+    refuse("storage_opt", !storage_opt.is_empty())?;
+    refuse("use_api_socket", *use_api_socket)?;
+    refuse("volume_driver", !volume_driver.is_empty())?;
+    not_yet("platform", !platform.is_empty())?;
+    not_yet("mac_address", !mac_address.is_empty())?;
+    not_yet("isolation", !isolation.is_empty())?;
+    if !volumes_from.is_empty() {
+        return Err(err(
+            "volumes_from",
+            "volumes_from is not supported yet; mount the same named volume in both services"
+                .into(),
+        ));
+    }
+
     let mut body = Map::new();
     let mut host = Map::new();
     let mut labels_out: Map<String, Value> = Map::new();
     let mut mounts: Vec<Value> = Vec::new();
-
-    for (key, value) in s {
-        let k = key.as_str();
-        if IGNORED.contains(&k) || k.starts_with("x-") {
-            continue;
+    let put = |map: &mut Map<String, Value>, key: &str, set: bool, value: Value| {
+        if set {
+            map.insert(key.into(), value);
         }
-        match k {
-            "image" => {
-                body.insert("Image".into(), value.clone());
-            }
-            "command" if !value.is_null() => {
-                body.insert("Cmd".into(), value.clone());
-            }
-            "entrypoint" if !value.is_null() => {
-                body.insert("Entrypoint".into(), value.clone());
-            }
-            "command" | "entrypoint" => {}
-            "environment" => {
-                let env: Vec<Value> = value
-                    .as_object()
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| {
-                                v.as_str().map(|v| Value::String(format!("{k}={v}")))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                body.insert("Env".into(), Value::Array(env));
-            }
-            "working_dir" => {
-                body.insert("WorkingDir".into(), value.clone());
-            }
-            "user" => {
-                body.insert("User".into(), value.clone());
-            }
-            "hostname" => {
-                body.insert("Hostname".into(), value.clone());
-            }
-            "domainname" => {
-                body.insert("Domainname".into(), value.clone());
-            }
-            "tty" => {
-                body.insert("Tty".into(), value.clone());
-            }
-            "stdin_open" => {
-                body.insert("OpenStdin".into(), value.clone());
-            }
-            "stop_signal" => {
-                body.insert("StopSignal".into(), value.clone());
-            }
-            "stop_grace_period" => {
-                let d = duration(value).map_err(|m| err(k, m))?;
-                body.insert("StopTimeout".into(), json!(d.as_secs()));
-            }
-            "labels" => {
-                if let Some(m) = value.as_object() {
-                    for (lk, lv) in m {
-                        labels_out.insert(lk.clone(), lv.clone());
-                    }
-                }
-            }
-            "healthcheck" => {
-                body.insert(
-                    "Healthcheck".into(),
-                    healthcheck(value).map_err(|m| err(k, m))?,
-                );
-            }
-            "expose" => {
-                let mut exposed = body
-                    .remove("ExposedPorts")
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default();
-                for p in value.as_array().into_iter().flatten() {
-                    let p = p.as_str().map_or_else(|| p.to_string(), str::to_owned);
-                    let key = if p.contains('/') {
-                        p
-                    } else {
-                        format!("{p}/tcp")
-                    };
-                    exposed.insert(key, json!({}));
-                }
-                body.insert("ExposedPorts".into(), Value::Object(exposed));
-            }
-            "ports" => {
-                let mut exposed = body
-                    .remove("ExposedPorts")
-                    .and_then(|v| v.as_object().cloned())
-                    .unwrap_or_default();
-                let mut bindings: Map<String, Value> = Map::new();
-                for p in value.as_array().into_iter().flatten() {
-                    let target = p
-                        .get("target")
-                        .and_then(Value::as_u64)
-                        .ok_or_else(|| err(k, "a port without a target".into()))?;
-                    let proto = p.get("protocol").and_then(Value::as_str).unwrap_or("tcp");
-                    let key = format!("{target}/{proto}");
-                    exposed.insert(key.clone(), json!({}));
-                    if p.get("mode").and_then(Value::as_str) == Some("host")
-                        && p.get("published").is_none()
-                    {
-                        continue;
-                    }
-                    let published = p
-                        .get("published")
-                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                        .unwrap_or_default();
-                    let host_ip = p.get("host_ip").and_then(Value::as_str).unwrap_or_default();
-                    let entry = bindings.entry(key).or_insert_with(|| json!([]));
-                    if let Some(list) = entry.as_array_mut() {
-                        list.push(json!({"HostIp": host_ip, "HostPort": published}));
-                    }
-                }
-                body.insert("ExposedPorts".into(), Value::Object(exposed));
-                host.insert("PortBindings".into(), Value::Object(bindings));
-            }
-            "volumes" => {
-                for v in value.as_array().into_iter().flatten() {
-                    mounts.push(mount(ctx, v).map_err(|m| err(k, m))?);
-                }
-            }
-            "tmpfs" => {
-                let mut t = Map::new();
-                for entry in value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                {
-                    let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
-                    t.insert(path.to_owned(), Value::String(opts.to_owned()));
-                }
-                host.insert("Tmpfs".into(), Value::Object(t));
-            }
-            "secrets" | "configs" => {
-                let files = if k == "secrets" {
-                    ctx.secret_files
-                } else {
-                    ctx.config_files_by_key
-                };
-                for r in value.as_array().into_iter().flatten() {
-                    let source = r.get("source").and_then(Value::as_str).unwrap_or_default();
-                    let Some(file) = files.get(source) else {
-                        return Err(err(
-                            k,
-                            format!(
-                                "{source:?} is not a file-backed {k} entry (external or environment-backed ones need a swarm)"
-                            ),
-                        ));
-                    };
-                    let target = r.get("target").and_then(Value::as_str).map_or_else(
-                        || {
-                            if k == "secrets" {
-                                format!("/run/secrets/{source}")
-                            } else {
-                                format!("/{source}")
-                            }
-                        },
-                        |t| {
-                            if t.starts_with('/') {
-                                t.to_owned()
-                            } else if k == "secrets" {
-                                format!("/run/secrets/{t}")
-                            } else {
-                                format!("/{t}")
-                            }
-                        },
-                    );
-                    mounts.push(
-                        json!({"Type": "bind", "Source": file, "Target": target, "ReadOnly": true}),
-                    );
-                }
-            }
-            "restart" => {
-                let text = value.as_str().unwrap_or("no");
-                let (name, count) = text.split_once(':').unwrap_or((text, "0"));
-                let count: i64 = count
-                    .parse()
-                    .map_err(|_| err(k, format!("invalid restart policy {text:?}")))?;
-                if !matches!(name, "no" | "always" | "on-failure" | "unless-stopped") {
-                    return Err(err(
-                        k,
-                        format!(
-                            "invalid restart policy {text:?}: expected no, always, on-failure[:N] or unless-stopped"
-                        ),
-                    ));
-                }
-                host.insert(
-                    "RestartPolicy".into(),
-                    json!({"Name": name, "MaximumRetryCount": count}),
-                );
-            }
-            "cap_add" => {
-                host.insert("CapAdd".into(), value.clone());
-            }
-            "cap_drop" => {
-                host.insert("CapDrop".into(), value.clone());
-            }
-            "privileged" => {
-                host.insert("Privileged".into(), value.clone());
-            }
-            "read_only" => {
-                host.insert("ReadonlyRootfs".into(), value.clone());
-            }
-            "init" => {
-                host.insert("Init".into(), value.clone());
-            }
-            "security_opt" => {
-                host.insert("SecurityOpt".into(), value.clone());
-            }
-            "sysctls" => {
-                host.insert("Sysctls".into(), stringify_map(value));
-            }
-            "ulimits" => {
-                let mut out = Vec::new();
-                for (name, l) in value.as_object().into_iter().flatten() {
-                    let (soft, hard) = match l {
-                        Value::Number(n) => (n.as_i64(), n.as_i64()),
-                        other => (
-                            other.get("soft").and_then(Value::as_i64),
-                            other.get("hard").and_then(Value::as_i64),
-                        ),
-                    };
-                    out.push(json!({"Name": name, "Soft": soft, "Hard": hard}));
-                }
-                host.insert("Ulimits".into(), Value::Array(out));
-            }
-            "dns" => {
-                host.insert("Dns".into(), value.clone());
-            }
-            "dns_search" => {
-                host.insert("DnsSearch".into(), value.clone());
-            }
-            "dns_opt" => {
-                host.insert("DnsOptions".into(), value.clone());
-            }
-            "extra_hosts" => {
-                let list: Vec<Value> = match value {
-                    Value::Object(m) => m
-                        .iter()
-                        .flat_map(|(h, ips)| match ips {
-                            Value::Array(a) => a
-                                .iter()
-                                .map(|ip| {
-                                    Value::String(format!(
-                                        "{h}:{}",
-                                        ip.as_str().unwrap_or_default()
-                                    ))
-                                })
-                                .collect::<Vec<_>>(),
-                            other => vec![Value::String(format!(
-                                "{h}:{}",
-                                other.as_str().unwrap_or_default()
-                            ))],
-                        })
-                        .collect(),
-                    Value::Array(a) => a
-                        .iter()
-                        .map(|e| {
-                            Value::String(e.as_str().unwrap_or_default().replacen('=', ":", 1))
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
-                host.insert("ExtraHosts".into(), Value::Array(list));
-            }
-            "shm_size" => {
-                host.insert("ShmSize".into(), bytes(value));
-            }
-            "mem_limit" => {
-                host.insert("Memory".into(), bytes(value));
-            }
-            "mem_reservation" => {
-                host.insert("MemoryReservation".into(), bytes(value));
-            }
-            "memswap_limit" => {
-                host.insert("MemorySwap".into(), bytes(value));
-            }
-            "mem_swappiness" => {
-                host.insert("MemorySwappiness".into(), bytes(value));
-            }
-            "cpus" => {
-                let cpus = value
-                    .as_f64()
-                    .ok_or_else(|| err(k, "expected a number".into()))?;
-                #[expect(
-                    clippy::cast_possible_truncation,
-                    reason = "nano-CPUs of a realistic CPU count fit"
-                )]
-                host.insert("NanoCpus".into(), json!((cpus * 1e9).round() as i64));
-            }
-            "cpu_shares" => {
-                host.insert("CpuShares".into(), value.clone());
-            }
-            "cpu_quota" => {
-                host.insert("CpuQuota".into(), value.clone());
-            }
-            "cpu_period" => {
-                host.insert("CpuPeriod".into(), value.clone());
-            }
-            "cpuset" => {
-                host.insert("CpusetCpus".into(), value.clone());
-            }
-            "pids_limit" => {
-                host.insert("PidsLimit".into(), value.clone());
-            }
-            "oom_score_adj" => {
-                host.insert("OomScoreAdj".into(), value.clone());
-            }
-            "oom_kill_disable" => {
-                host.insert("OomKillDisable".into(), value.clone());
-            }
-            "group_add" => {
-                host.insert("GroupAdd".into(), value.clone());
-            }
-            "ipc" => {
-                host.insert("IpcMode".into(), value.clone());
-            }
-            "pid" => {
-                host.insert("PidMode".into(), value.clone());
-            }
-            "uts" => {
-                host.insert("UTSMode".into(), value.clone());
-            }
-            "userns_mode" => {
-                host.insert("UsernsMode".into(), value.clone());
-            }
-            "cgroup_parent" => {
-                host.insert("CgroupParent".into(), value.clone());
-            }
-            "runtime" => {
-                host.insert("Runtime".into(), value.clone());
-            }
-            "devices" => {
-                let list: Vec<Value> = value
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|d| json!({"PathOnHost": d.get("source"), "PathInContainer": d.get("target"), "CgroupPermissions": d.get("permissions").cloned().unwrap_or(json!("rwm"))}))
-                    .collect();
-                host.insert("Devices".into(), Value::Array(list));
-            }
-            "logging" => {
-                let driver = value.get("driver").cloned().unwrap_or(json!(""));
-                host.insert("LogConfig".into(), json!({"Type": driver, "Config": stringify_map(value.get("options").unwrap_or(&json!({})))}));
-            }
-            "network_mode" => {
-                let mode = value.as_str().unwrap_or_default();
-                if mode.starts_with("service:") {
-                    return Err(err(
-                        k,
-                        "network_mode: service:NAME is resolved at start time; not supported yet"
-                            .into(),
-                    ));
-                }
-                host.insert("NetworkMode".into(), value.clone());
-            }
-            "networks" => {}
-            "deploy" => {
-                deploy(value, &mut host).map_err(|m| err(k, m))?;
-            }
-            "volumes_from" => {
-                return Err(err(k, "volumes_from is not supported yet; mount the same named volume in both services".into()));
-            }
-            "links" | "external_links" => {
-                // Service names resolve through the project network's DNS; links add nothing.
-            }
-            "platform" | "mac_address" | "stop_timeout" | "isolation" => {
-                return Err(err(k, "not supported by skiff's engine driver yet".into()));
-            }
-            other => {
+    };
+
+    put(&mut host, "CapAdd", !cap_add.is_empty(), json!(cap_add));
+    put(&mut host, "CapDrop", !cap_drop.is_empty(), json!(cap_drop));
+    put(
+        &mut host,
+        "CgroupParent",
+        !cgroup_parent.is_empty(),
+        json!(cgroup_parent),
+    );
+    put(&mut host, "CpuPeriod", *cpu_period != 0, json!(cpu_period));
+    put(&mut host, "CpuQuota", *cpu_quota != 0, json!(cpu_quota));
+    put(&mut host, "NanoCpus", *cpus != 0.0, nano_cpus(*cpus));
+    put(&mut host, "CpusetCpus", !cpuset.is_empty(), json!(cpuset));
+    put(&mut host, "CpuShares", *cpu_shares != 0, json!(cpu_shares));
+    if let Some(command) = command {
+        body.insert("Cmd".into(), json!(command));
+    }
+    for (kind, refs) in [("configs", configs), ("secrets", secrets)] {
+        let (files, default_dir) = if kind == "secrets" {
+            (ctx.secret_files, "/run/secrets/")
+        } else {
+            (ctx.config_files_by_key, "/")
+        };
+        for r in refs {
+            let Some(file) = files.get(&r.source) else {
                 return Err(err(
-                    other,
-                    "the Docker Engine driver cannot carry out this field".into(),
+                    kind,
+                    format!(
+                        "{:?} is not a file-backed {kind} entry (external or environment-backed ones need a swarm)",
+                        r.source
+                    ),
                 ));
-            }
+            };
+            let target = match r.target.as_str() {
+                "" => format!("{default_dir}{}", r.source),
+                t if t.starts_with('/') => t.to_owned(),
+                t => format!("{default_dir}{t}"),
+            };
+            mounts
+                .push(json!({"Type": "bind", "Source": file, "Target": target, "ReadOnly": true}));
         }
     }
-
-    if !body.contains_key("Image") {
-        body.insert(
-            "Image".into(),
-            Value::String(default_image(ctx.project, service)),
+    if let Some(d) = deploy {
+        self::deploy(d, &mut host).map_err(|m| err("deploy", m))?;
+    }
+    if !devices.is_empty() {
+        let list: Vec<Value> = devices
+            .iter()
+            .map(|d| {
+                let permissions = if d.permissions.is_empty() { "rwm" } else { &d.permissions };
+                json!({"PathOnHost": opt_str(&d.source), "PathInContainer": opt_str(&d.target), "CgroupPermissions": permissions})
+            })
+            .collect();
+        host.insert("Devices".into(), Value::Array(list));
+    }
+    put(&mut host, "Dns", !dns.is_empty(), json!(dns));
+    put(&mut host, "DnsOptions", !dns_opt.is_empty(), json!(dns_opt));
+    put(
+        &mut host,
+        "DnsSearch",
+        !dns_search.is_empty(),
+        json!(dns_search),
+    );
+    put(
+        &mut body,
+        "Domainname",
+        !domainname.is_empty(),
+        json!(domainname),
+    );
+    if let Some(entrypoint) = entrypoint {
+        body.insert("Entrypoint".into(), json!(entrypoint));
+    }
+    if !environment.is_empty() {
+        let env: Vec<Value> = environment
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| json!(format!("{k}={v}"))))
+            .collect();
+        body.insert("Env".into(), Value::Array(env));
+    }
+    let mut exposed = Map::new();
+    for p in expose {
+        let key = if p.contains('/') {
+            p.clone()
+        } else {
+            format!("{p}/tcp")
+        };
+        exposed.insert(key, json!({}));
+    }
+    if !extra_hosts.is_empty() {
+        let list: Vec<Value> = extra_hosts
+            .iter()
+            .flat_map(|(h, ips)| ips.iter().map(move |ip| json!(format!("{h}:{ip}"))))
+            .collect();
+        host.insert("ExtraHosts".into(), Value::Array(list));
+    }
+    put(
+        &mut host,
+        "GroupAdd",
+        !group_add.is_empty(),
+        json!(group_add),
+    );
+    put(&mut body, "Hostname", !hostname.is_empty(), json!(hostname));
+    if let Some(h) = healthcheck {
+        body.insert("Healthcheck".into(), self::healthcheck(h));
+    }
+    let image = if image.is_empty() {
+        crate::convert::default_image(ctx.project, service)
+    } else {
+        image.clone()
+    };
+    body.insert("Image".into(), json!(image));
+    if let Some(init) = init {
+        host.insert("Init".into(), json!(init));
+    }
+    put(&mut host, "IpcMode", !ipc.is_empty(), json!(ipc));
+    for (k, v) in service_labels {
+        labels_out.insert(k.clone(), json!(v));
+    }
+    if let Some(l) = logging {
+        host.insert(
+            "LogConfig".into(),
+            json!({"Type": l.driver, "Config": l.options}),
         );
     }
+    put(&mut host, "Memory", !mem_limit.is_zero(), bytes(*mem_limit));
+    put(
+        &mut host,
+        "MemoryReservation",
+        !mem_reservation.is_zero(),
+        bytes(*mem_reservation),
+    );
+    put(
+        &mut host,
+        "MemorySwap",
+        !memswap_limit.is_zero(),
+        bytes(*memswap_limit),
+    );
+    put(
+        &mut host,
+        "MemorySwappiness",
+        !mem_swappiness.is_zero(),
+        bytes(*mem_swappiness),
+    );
+    if !network_mode.is_empty() {
+        if network_mode.starts_with("service:") {
+            return Err(err(
+                "network_mode",
+                "network_mode: service:NAME is resolved at start time; not supported yet".into(),
+            ));
+        }
+        host.insert("NetworkMode".into(), json!(network_mode));
+    }
+    put(&mut host, "OomKillDisable", *oom_kill_disable, json!(true));
+    put(
+        &mut host,
+        "OomScoreAdj",
+        *oom_score_adj != 0,
+        json!(oom_score_adj),
+    );
+    put(&mut host, "PidMode", !pid.is_empty(), json!(pid));
+    put(&mut host, "PidsLimit", *pids_limit != 0, json!(pids_limit));
+    if !ports.is_empty() {
+        let mut bindings: Map<String, Value> = Map::new();
+        for p in ports {
+            if p.target == 0 {
+                return Err(err("ports", "a port without a target".into()));
+            }
+            let proto = if p.protocol.is_empty() {
+                "tcp"
+            } else {
+                &p.protocol
+            };
+            let key = format!("{}/{proto}", p.target);
+            exposed.insert(key.clone(), json!({}));
+            if p.mode == "host" && p.published.is_empty() {
+                continue;
+            }
+            let entry = bindings.entry(key).or_insert_with(|| json!([]));
+            if let Some(list) = entry.as_array_mut() {
+                list.push(json!({"HostIp": p.host_ip, "HostPort": p.published}));
+            }
+        }
+        host.insert("PortBindings".into(), Value::Object(bindings));
+    }
+    if !exposed.is_empty() {
+        body.insert("ExposedPorts".into(), Value::Object(exposed));
+    }
+    put(&mut host, "Privileged", *privileged, json!(true));
+    put(&mut host, "ReadonlyRootfs", *read_only, json!(true));
+    if !restart.is_empty() {
+        let (policy, count) = restart.split_once(':').unwrap_or((restart, "0"));
+        let count: i64 = count
+            .parse()
+            .map_err(|_| err("restart", format!("invalid restart policy {restart:?}")))?;
+        if !matches!(policy, "no" | "always" | "on-failure" | "unless-stopped") {
+            return Err(err(
+                "restart",
+                format!(
+                    "invalid restart policy {restart:?}: expected no, always, on-failure[:N] or unless-stopped"
+                ),
+            ));
+        }
+        host.insert(
+            "RestartPolicy".into(),
+            json!({"Name": policy, "MaximumRetryCount": count}),
+        );
+    }
+    put(&mut host, "Runtime", !runtime.is_empty(), json!(runtime));
+    put(
+        &mut host,
+        "SecurityOpt",
+        !security_opt.is_empty(),
+        json!(security_opt),
+    );
+    put(&mut host, "ShmSize", !shm_size.is_zero(), bytes(*shm_size));
+    put(&mut body, "OpenStdin", *stdin_open, json!(true));
+    if let Some(grace) = stop_grace_period {
+        body.insert("StopTimeout".into(), json!(grace.to_std().as_secs()));
+    }
+    put(
+        &mut body,
+        "StopSignal",
+        !stop_signal.is_empty(),
+        json!(stop_signal),
+    );
+    put(&mut host, "Sysctls", !sysctls.is_empty(), json!(sysctls));
+    if !tmpfs.is_empty() {
+        let t: Map<String, Value> = tmpfs
+            .iter()
+            .map(|entry| {
+                let (path, opts) = entry.split_once(':').unwrap_or((entry, ""));
+                (path.to_owned(), json!(opts))
+            })
+            .collect();
+        host.insert("Tmpfs".into(), Value::Object(t));
+    }
+    put(&mut body, "Tty", *tty, json!(true));
+    if !ulimits.is_empty() {
+        let nonzero = |n: i64| (n != 0).then_some(n);
+        let out: Vec<Value> = ulimits
+            .iter()
+            .map(|(name, l)| {
+                let (soft, hard) = match l {
+                    Some(l) if l.single != 0 => (Some(l.single), Some(l.single)),
+                    Some(l) => (nonzero(l.soft), nonzero(l.hard)),
+                    None => (None, None),
+                };
+                json!({"Name": name, "Soft": soft, "Hard": hard})
+            })
+            .collect();
+        host.insert("Ulimits".into(), Value::Array(out));
+    }
+    put(&mut body, "User", !user.is_empty(), json!(user));
+    put(
+        &mut host,
+        "UsernsMode",
+        !userns_mode.is_empty(),
+        json!(userns_mode),
+    );
+    put(&mut host, "UTSMode", !uts.is_empty(), json!(uts));
+    for v in volumes {
+        mounts.push(mount(ctx, v).map_err(|m| err("volumes", m))?);
+    }
+    put(
+        &mut body,
+        "WorkingDir",
+        !working_dir.is_empty(),
+        json!(working_dir),
+    );
 
     // Networks: the first at create time, the rest connected afterwards.
     let mut extra_networks = Vec::new();
-    if !s.contains_key("network_mode") {
-        let mut nets: Vec<(&String, &Value)> = s
-            .get("networks")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().collect())
-            .unwrap_or_default();
+    if network_mode.is_empty() {
+        let mut nets: Vec<_> = networks.iter().collect();
         nets.sort_by_key(|(k, v)| {
             (
-                std::cmp::Reverse(v.get("priority").and_then(Value::as_i64).unwrap_or(0)),
+                std::cmp::Reverse(v.as_ref().map_or(0, |v| v.priority)),
                 (*k).clone(),
             )
         });
@@ -490,28 +542,23 @@ pub fn container_request(
             let Some(net_name) = ctx.networks.get(key) else {
                 return Err(err("networks", format!("network {key:?} is not declared")));
             };
-            let mut aliases = vec![Value::String(service.to_owned())];
-            for a in cfg
-                .get("aliases")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                aliases.push(a.clone());
+            let mut aliases = vec![json!(service)];
+            let mut ipam = Map::new();
+            if let Some(cfg) = cfg {
+                aliases.extend(cfg.aliases.iter().map(|a| json!(a)));
+                if !cfg.ipv4_address.is_empty() {
+                    ipam.insert("IPv4Address".into(), json!(cfg.ipv4_address));
+                }
+                if !cfg.ipv6_address.is_empty() {
+                    ipam.insert("IPv6Address".into(), json!(cfg.ipv6_address));
+                }
             }
             let mut endpoint = json!({"Aliases": aliases});
-            let mut ipam = Map::new();
-            if let Some(ip) = cfg.get("ipv4_address") {
-                ipam.insert("IPv4Address".into(), ip.clone());
-            }
-            if let Some(ip) = cfg.get("ipv6_address") {
-                ipam.insert("IPv6Address".into(), ip.clone());
-            }
             if !ipam.is_empty() {
                 endpoint["IPAMConfig"] = Value::Object(ipam);
             }
             if i == 0 {
-                host.insert("NetworkMode".into(), Value::String(net_name.clone()));
+                host.insert("NetworkMode".into(), json!(net_name));
                 body.insert(
                     "NetworkingConfig".into(),
                     json!({"EndpointsConfig": {net_name.clone(): endpoint}}),
@@ -533,30 +580,27 @@ pub fn container_request(
         labels::CONFIG_FILES.into(),
         json!(ctx.config_files.join(",")),
     );
-    labels_out.insert(labels::SKIFF_CONFIG.into(), json!(svc.to_string()));
+    labels_out.insert(
+        labels::SKIFF_CONFIG.into(),
+        json!(input.document.to_string()),
+    );
     if let Some(id) = ctx.image_ids.get(service) {
         labels_out.insert(labels::IMAGE.into(), json!(id));
     }
     // Compose always writes this label, empty when the service depends on nothing.
-    labels_out.insert(labels::DEPENDS_ON.into(), json!(""));
-    if let Some(deps) = s.get("depends_on").and_then(Value::as_object) {
-        let text: Vec<String> = deps
-            .iter()
-            .map(|(d, c)| {
-                let cond = c
-                    .get("condition")
-                    .and_then(Value::as_str)
-                    .unwrap_or("service_started");
-                let restart = c.get("restart").and_then(Value::as_bool).unwrap_or(false);
-                let required = c.get("required").and_then(Value::as_bool).unwrap_or(true);
-                format!(
-                    "{d}:{cond}:{restart}{}",
-                    if required { "" } else { ":false" }
-                )
-            })
-            .collect();
-        labels_out.insert(labels::DEPENDS_ON.into(), json!(text.join(",")));
-    }
+    let deps: Vec<String> = depends_on
+        .iter()
+        .map(|(d, c)| {
+            let cond = if c.condition.is_empty() {
+                "service_started"
+            } else {
+                &c.condition
+            };
+            let optional = if c.required { "" } else { ":false" };
+            format!("{d}:{cond}:{}{optional}", c.restart)
+        })
+        .collect();
+    labels_out.insert(labels::DEPENDS_ON.into(), json!(deps.join(",")));
     body.insert("Labels".into(), Value::Object(labels_out));
     if !mounts.is_empty() {
         host.insert("Mounts".into(), Value::Array(mounts));
@@ -575,117 +619,89 @@ pub fn default_image(project: &str, service: &str) -> String {
     format!("{project}-{service}")
 }
 
-fn stringify_map(v: &Value) -> Value {
+fn healthcheck(h: &HealthCheckConfig) -> Value {
+    if h.disable {
+        return json!({"Test": ["NONE"]});
+    }
     let mut out = Map::new();
-    for (k, v) in v.as_object().into_iter().flatten() {
-        out.insert(
-            k.clone(),
-            Value::String(v.as_str().map_or_else(|| v.to_string(), str::to_owned)),
-        );
+    if !h.test.is_empty() {
+        out.insert("Test".into(), json!(h.test));
+    }
+    for (to, d) in [
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+    ] {
+        if let Some(d) = d {
+            out.insert(to.into(), json!(d.0));
+        }
+    }
+    if let Some(r) = h.retries {
+        out.insert("Retries".into(), json!(r));
     }
     Value::Object(out)
 }
 
-fn duration(v: &Value) -> Result<std::time::Duration, String> {
-    match v {
-        Value::String(s) => parse_go_duration(s),
-        other => Err(format!("expected a duration, found {other}")),
+fn mount(ctx: &ProjectContext<'_>, v: &ServiceVolumeConfig) -> Result<Value, String> {
+    let typ = if v.kind.is_empty() { "volume" } else { &v.kind };
+    if v.target.is_empty() {
+        return Err("a volume without a target".into());
     }
-}
-
-fn nanos(v: Option<&Value>) -> Result<Option<i64>, String> {
-    v.map(|v| duration(v).map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)))
-        .transpose()
-}
-
-fn healthcheck(v: &Value) -> Result<Value, String> {
-    if v.get("disable").and_then(Value::as_bool) == Some(true) {
-        return Ok(json!({"Test": ["NONE"]}));
-    }
-    let mut h = Map::new();
-    if let Some(t) = v.get("test") {
-        h.insert("Test".into(), t.clone());
-    }
-    for (from, to) in [
-        ("interval", "Interval"),
-        ("timeout", "Timeout"),
-        ("start_period", "StartPeriod"),
-        ("start_interval", "StartInterval"),
-    ] {
-        if let Some(n) = nanos(v.get(from))? {
-            h.insert(to.into(), json!(n));
-        }
-    }
-    if let Some(r) = v.get("retries") {
-        h.insert("Retries".into(), r.clone());
-    }
-    Ok(Value::Object(h))
-}
-
-fn mount(ctx: &ProjectContext<'_>, v: &Value) -> Result<Value, String> {
-    let typ = v.get("type").and_then(Value::as_str).unwrap_or("volume");
-    let target = v
-        .get("target")
-        .and_then(Value::as_str)
-        .ok_or("a volume without a target")?;
-    let mut m = json!({"Type": typ, "Target": target});
-    if v.get("read_only").and_then(Value::as_bool) == Some(true) {
+    let mut m = json!({"Type": typ, "Target": v.target});
+    if v.read_only {
         m["ReadOnly"] = json!(true);
     }
     match typ {
         "bind" => {
-            let source = v
-                .get("source")
-                .and_then(Value::as_str)
-                .ok_or("a bind mount without a source")?;
-            m["Source"] = json!(source);
-            let mut opts = Map::new();
-            if let Some(p) = v.pointer("/bind/propagation") {
-                opts.insert("Propagation".into(), p.clone());
+            if v.source.is_empty() {
+                return Err("a bind mount without a source".into());
             }
-            if v.pointer("/bind/create_host_path").and_then(Value::as_bool) == Some(false) {
-                // Compose checks the path exists; the engine fails cleanly when it does not.
-            }
-            if !opts.is_empty() {
-                m["BindOptions"] = Value::Object(opts);
-            }
-            if v.pointer("/bind/selinux").is_some() {
-                return Err("bind.selinux relabelling is not supported yet".into());
+            m["Source"] = json!(v.source);
+            if let Some(bind) = &v.bind {
+                if !bind.propagation.is_empty() {
+                    m["BindOptions"] = json!({"Propagation": bind.propagation});
+                }
+                // `create_host_path: false`: Compose checks the path exists; the engine fails
+                // cleanly when it does not.
+                if !bind.selinux.is_empty() {
+                    return Err("bind.selinux relabelling is not supported yet".into());
+                }
             }
         }
         "volume" => {
-            if let Some(source) = v
-                .get("source")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            {
+            if !v.source.is_empty() {
                 let name = ctx
                     .volumes
-                    .get(source)
-                    .ok_or_else(|| format!("volume {source:?} is not declared"))?;
+                    .get(&v.source)
+                    .ok_or_else(|| format!("volume {:?} is not declared", v.source))?;
                 m["Source"] = json!(name);
             }
-            let mut opts = Map::new();
-            if let Some(n) = v.pointer("/volume/nocopy") {
-                opts.insert("NoCopy".into(), n.clone());
-            }
-            if let Some(sp) = v.pointer("/volume/subpath") {
-                opts.insert("Subpath".into(), sp.clone());
-            }
-            if !opts.is_empty() {
-                m["VolumeOptions"] = Value::Object(opts);
+            if let Some(volume) = &v.volume {
+                let mut opts = Map::new();
+                if volume.nocopy {
+                    opts.insert("NoCopy".into(), json!(true));
+                }
+                if !volume.subpath.is_empty() {
+                    opts.insert("Subpath".into(), json!(volume.subpath));
+                }
+                if !opts.is_empty() {
+                    m["VolumeOptions"] = Value::Object(opts);
+                }
             }
         }
         "tmpfs" => {
-            let mut opts = Map::new();
-            if let Some(size) = v.pointer("/tmpfs/size") {
-                opts.insert("SizeBytes".into(), bytes(size));
-            }
-            if let Some(mode) = v.pointer("/tmpfs/mode") {
-                opts.insert("Mode".into(), mode.clone());
-            }
-            if !opts.is_empty() {
-                m["TmpfsOptions"] = Value::Object(opts);
+            if let Some(tmpfs) = &v.tmpfs {
+                let mut opts = Map::new();
+                if !tmpfs.size.is_zero() {
+                    opts.insert("SizeBytes".into(), bytes(tmpfs.size));
+                }
+                if tmpfs.mode != 0 {
+                    opts.insert("Mode".into(), json!(tmpfs.mode));
+                }
+                if !opts.is_empty() {
+                    m["TmpfsOptions"] = Value::Object(opts);
+                }
             }
         }
         other => return Err(format!("volume type {other:?} is not supported")),
@@ -693,48 +709,36 @@ fn mount(ctx: &ProjectContext<'_>, v: &Value) -> Result<Value, String> {
     Ok(m)
 }
 
-/// A byte size as the engine takes it. Compose's encoding prints byte sizes as strings of
-/// digits (`"268435456"`); the engine wants integers.
-fn bytes(v: &Value) -> Value {
-    match v {
-        Value::String(s) => s.parse::<i64>().map_or_else(|_| v.clone(), Value::from),
-        other => other.clone(),
-    }
-}
-
-fn deploy(v: &Value, host: &mut Map<String, Value>) -> Result<(), String> {
-    if let Some(limits) = v.pointer("/resources/limits") {
-        if let Some(cpus) = limits.get("cpus").and_then(|c| {
-            c.as_f64()
-                .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-        }) {
-            #[expect(
-                clippy::cast_possible_truncation,
-                reason = "nano-CPUs of a realistic CPU count fit"
-            )]
-            host.insert("NanoCpus".into(), json!((cpus * 1e9).round() as i64));
+fn deploy(d: &DeployConfig, host: &mut Map<String, Value>) -> Result<(), String> {
+    if let Some(limits) = &d.resources.limits {
+        if limits.cpus != 0.0 {
+            host.insert("NanoCpus".into(), nano_cpus(limits.cpus));
         }
-        if let Some(m) = limits.get("memory") {
-            host.insert("Memory".into(), bytes(m));
+        if !limits.memory.is_zero() {
+            host.insert("Memory".into(), bytes(limits.memory));
         }
-        if let Some(p) = limits.get("pids") {
-            host.insert("PidsLimit".into(), p.clone());
+        if limits.pids != 0 {
+            host.insert("PidsLimit".into(), json!(limits.pids));
         }
     }
-    if let Some(r) = v.pointer("/resources/reservations/memory") {
-        host.insert("MemoryReservation".into(), bytes(r));
+    if let Some(reservations) = &d.resources.reservations {
+        if !reservations.memory.is_zero() {
+            host.insert("MemoryReservation".into(), bytes(reservations.memory));
+        }
+        if !reservations.devices.is_empty() {
+            return Err("device reservations (GPUs) are not supported yet".into());
+        }
     }
-    if v.pointer("/resources/reservations/devices").is_some() {
-        return Err("device reservations (GPUs) are not supported yet".into());
-    }
-    if let Some(p) = v.get("restart_policy") {
-        let cond = p.get("condition").and_then(Value::as_str).unwrap_or("any");
-        let name = match cond {
+    if let Some(p) = &d.restart_policy {
+        let name = match p.condition.as_str() {
             "none" => "no",
             "on-failure" => "on-failure",
             _ => "always",
         };
-        host.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": p.get("max_attempts").cloned().unwrap_or(json!(0))}));
+        host.insert(
+            "RestartPolicy".into(),
+            json!({"Name": name, "MaximumRetryCount": p.max_attempts.unwrap_or(0)}),
+        );
     }
     Ok(())
 }
@@ -756,6 +760,24 @@ mod tests {
             BTreeMap::from([("data".to_owned(), "p_data".to_owned())]),
             BTreeMap::new(),
         )
+    }
+
+    /// Converts one service given as the canonical document has it.
+    fn convert(
+        ctx: &ProjectContext<'_>,
+        name: &str,
+        document: &Value,
+    ) -> Result<ContainerRequest, Unsupported> {
+        let project = skiff_model::compose::project_from_value(
+            json!({"name": "p", "services": {name: document}}),
+        )
+        .expect("a service that binds");
+        let input = ServiceInput {
+            name,
+            config: &project.services[name],
+            document,
+        };
+        container_request(ctx, input, 1, &format!("p-{name}-1"), "abc")
     }
 
     #[test]
@@ -784,7 +806,7 @@ mod tests {
             "stop_grace_period": "1m30s",
             "ulimits": {"nofile": {"soft": 1024, "hard": 2048}, "nproc": 512},
         });
-        let r = container_request(&ctx, "web", &svc, 1, "p-web-1", "abc").expect("converts");
+        let r = convert(&ctx, "web", &svc).expect("converts");
         let b = &r.body;
         assert_eq!(b["Image"], "skiff-test/app:1");
         assert_eq!(b["Env"], json!(["A=1"]));
@@ -828,15 +850,71 @@ mod tests {
             config_files_by_key: &files,
             image_ids: &files,
         };
-        let e = container_request(
-            &ctx,
-            "web",
-            &json!({"image": "x", "volumes_from": ["db"]}),
-            1,
-            "n",
-            "h",
-        )
-        .expect_err("refused");
+        let e = convert(&ctx, "web", &json!({"image": "x", "volumes_from": ["db"]}))
+            .expect_err("refused");
         assert_eq!(e.field, "volumes_from");
+        for (field, value) in [
+            ("platform", json!("linux/arm64")),
+            ("storage_opt", json!({"size": "1G"})),
+            ("cpu_rt_runtime", json!(1000)),
+        ] {
+            let mut svc = json!({"image": "x"});
+            svc[field] = value;
+            let e = convert(&ctx, "web", &svc).expect_err(field);
+            assert_eq!(e.field, field);
+        }
+    }
+
+    /// Every service of the conformance corpus converts to a request the engine's own type
+    /// accepts, or is refused naming the field. (Before the conversion was typed, the typed
+    /// one was checked against the document walk it replaced over this corpus: 668 services
+    /// converted identically, 50 refused alike.)
+    #[test]
+    fn every_service_of_the_corpus_converts_or_is_refused_by_name() {
+        let dir = std::env::var_os("SKIFF_CONFORMANCE_DIR").map_or_else(
+            || std::path::PathBuf::from("/work/shared/conformance/cases"),
+            Into::into,
+        );
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "the conformance corpus is not at {}",
+                dir.display()
+            );
+            return;
+        };
+        let (mut converted, mut refused) = (0, 0);
+        for path in entries
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("expected.json"))
+        {
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let v: Value = serde_json::from_str(&text).expect("JSON");
+            let project = crate::project::Project::new("p", "/w", vec![], v.clone())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let ctx = project.ctx();
+            for (name, config) in &project.model.services {
+                let input = ServiceInput {
+                    name,
+                    config,
+                    document: &v["services"][name],
+                };
+                match container_request(&ctx, input, 1, "n", "h") {
+                    Ok(r) => {
+                        let _: bollard::models::ContainerCreateBody =
+                            serde_json::from_value(r.body)
+                                .unwrap_or_else(|e| panic!("{} {name}: {e}", path.display()));
+                        converted += 1;
+                    }
+                    Err(e) => {
+                        assert!(!e.field.is_empty(), "{} {name}: {e}", path.display());
+                        refused += 1;
+                    }
+                }
+            }
+        }
+        assert!(converted > 600, "{converted} converted, {refused} refused");
     }
 }

@@ -45,37 +45,25 @@ impl DockerRuntime<'_> {
     /// its one-off does (a job due before the first deploy converged, a stack not up).
     /// External ones are the user's to create; both creations are no-ops when they exist.
     async fn ensure_resources(&self, service: &str) -> Result<(), EngineError> {
-        let json = &self.project.json;
-        let declared = |kind: &str, key: &str| {
-            json.pointer(&format!("/{kind}/{key}"))
-                .filter(|c| c.get("external").and_then(Value::as_bool) != Some(true))
-                .map(|c| {
-                    c.get("name")
-                        .and_then(Value::as_str)
-                        .map_or_else(|| format!("{}_{key}", self.project.name), str::to_owned)
-                })
+        let project = self.project;
+        let Some(svc) = project.model.services.get(service) else {
+            return Ok(());
         };
-        let svc = json.pointer(&format!("/services/{service}"));
-        let networks = svc
-            .and_then(|s| s.get("networks"))
-            .and_then(Value::as_object)
-            .into_iter()
-            .flat_map(|m| m.keys());
-        for key in networks {
-            if let Some(name) = declared("networks", key) {
-                self.create_network(key, &name).await?;
+        for key in svc.networks.keys() {
+            let external = project.model.networks.get(key).is_some_and(|n| n.external);
+            if let Some(name) = project.networks.get(key).filter(|_| !external) {
+                self.create_network(key, name).await?;
             }
         }
         let volumes = svc
-            .and_then(|s| s.get("volumes"))
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|v| v.get("type").and_then(Value::as_str) == Some("volume"))
-            .filter_map(|v| v.get("source").and_then(Value::as_str));
-        for key in volumes {
-            if let Some(name) = declared("volumes", key) {
-                self.create_volume(key, &name).await?;
+            .volumes
+            .iter()
+            .filter(|v| v.kind == "volume" && !v.source.is_empty());
+        for v in volumes {
+            let key = &v.source;
+            let external = project.model.volumes.get(key).is_some_and(|c| c.external);
+            if let Some(name) = project.volumes.get(key).filter(|_| !external) {
+                self.create_volume(key, name).await?;
             }
         }
         Ok(())

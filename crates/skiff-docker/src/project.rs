@@ -5,14 +5,19 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, NetworkConnectRequest, NetworkCreateRequest, VolumeCreateRequest,
+    ContainerCreateBody, Ipam, IpamConfig, NetworkConnectRequest, NetworkCreateRequest,
+    VolumeCreateRequest,
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
 use serde_json::{Value, json};
 use skiff_plan::{Action, Condition, Dependency, Desired, ResourceSpec, ServiceSpec, State};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
-use crate::convert::{ContainerRequest, ProjectContext, Unsupported, container_request};
+use skiff_model::compose::{Project as ComposeProject, ServiceConfig};
+
+use crate::convert::{
+    ContainerRequest, ProjectContext, ServiceInput, Unsupported, container_request,
+};
 use crate::engine::{Engine, EngineError};
 use crate::labels;
 
@@ -22,8 +27,11 @@ pub struct Project {
     pub name: String,
     pub working_dir: String,
     pub config_files: Vec<String>,
-    /// The project as `docker compose config --format json` prints it.
+    /// The project as `docker compose config --format json` prints it: what the config
+    /// hashes are computed from and what containers record.
     pub json: Value,
+    /// The same, bound to Compose's types: what containers, networks and volumes are made of.
+    pub model: ComposeProject,
     pub networks: BTreeMap<String, String>,
     pub volumes: BTreeMap<String, String>,
     pub secret_files: BTreeMap<String, String>,
@@ -34,57 +42,55 @@ pub struct Project {
 
 impl Project {
     /// # Errors
-    /// A project without a `services` mapping.
+    /// A project without services, or one that does not bind to Compose's types.
     pub fn new(
         name: &str,
         working_dir: &str,
         config_files: Vec<String>,
         json: Value,
     ) -> Result<Project, String> {
-        let names = |key: &str| -> BTreeMap<String, String> {
-            json.get(key)
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| {
-                            (
-                                k.clone(),
-                                v.get("name")
-                                    .and_then(Value::as_str)
-                                    .map_or_else(|| format!("{name}_{k}"), str::to_owned),
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let files = |key: &str| -> BTreeMap<String, String> {
-            json.get(key)
-                .and_then(Value::as_object)
-                .map(|m| {
-                    m.iter()
-                        .filter_map(|(k, v)| Some((k.clone(), v.get("file")?.as_str()?.to_owned())))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
         if json.get("services").and_then(Value::as_object).is_none() {
             return Err("the project has no services".into());
         }
+        let model = skiff_model::compose::project_from_value(json.clone())
+            .map_err(|e| format!("the project does not bind: {e}"))?;
+        let named = |key: &str, given: &str| -> String {
+            if given.is_empty() {
+                format!("{name}_{key}")
+            } else {
+                given.to_owned()
+            }
+        };
+        let files = |objects: &BTreeMap<String, skiff_model::compose::FileObjectConfig>| {
+            objects
+                .iter()
+                .filter(|(_, o)| !o.file.is_empty())
+                .map(|(k, o)| (k.clone(), o.file.clone()))
+                .collect()
+        };
         Ok(Project {
             name: name.to_owned(),
             working_dir: working_dir.to_owned(),
             config_files,
-            networks: names("networks"),
-            volumes: names("volumes"),
-            secret_files: files("secrets"),
-            config_files_by_key: files("configs"),
+            networks: model
+                .networks
+                .iter()
+                .map(|(k, n)| (k.clone(), named(k, &n.name)))
+                .collect(),
+            volumes: model
+                .volumes
+                .iter()
+                .map(|(k, v)| (k.clone(), named(k, &v.name)))
+                .collect(),
+            secret_files: files(&model.secrets),
+            config_files_by_key: files(&model.configs),
             image_ids: BTreeMap::new(),
             json,
+            model,
         })
     }
 
-    fn ctx(&self) -> ProjectContext<'_> {
+    pub(crate) fn ctx(&self) -> ProjectContext<'_> {
         ProjectContext {
             project: &self.name,
             working_dir: &self.working_dir,
@@ -97,6 +103,16 @@ impl Project {
         }
     }
 
+    /// The image a service runs: its `image:`, else the name Compose gives what it builds.
+    #[must_use]
+    pub fn image(&self, service: &str, config: &ServiceConfig) -> String {
+        if config.image.is_empty() {
+            crate::convert::default_image(&self.name, service)
+        } else {
+            config.image.clone()
+        }
+    }
+
     /// Asks the engine for the ID of every service's image, so that containers record it and
     /// the plan sees an image that moved under the same name. An image the engine does not
     /// have yet is left out (creating the container will say so).
@@ -104,13 +120,7 @@ impl Project {
         let wanted: Vec<(String, String)> = self
             .services()
             .into_iter()
-            .map(|(name, svc)| {
-                let image = svc.get("image").and_then(Value::as_str).map_or_else(
-                    || crate::convert::default_image(&self.name, name),
-                    str::to_owned,
-                );
-                (name.clone(), image)
-            })
+            .map(|(name, svc)| (name.clone(), self.image(name, svc)))
             .collect();
         // One inspection per image, however many services share it.
         let images: std::collections::BTreeSet<&String> = wanted.iter().map(|(_, i)| i).collect();
@@ -131,12 +141,43 @@ impl Project {
 
     /// The services, by name.
     #[must_use]
-    pub fn services(&self) -> Vec<(&String, &Value)> {
-        self.json
-            .get("services")
-            .and_then(Value::as_object)
-            .map(|m| m.iter().collect())
-            .unwrap_or_default()
+    pub fn services(&self) -> Vec<(&String, &ServiceConfig)> {
+        self.model.services.iter().collect()
+    }
+
+    /// A service as the canonical document has it (what its hash is computed from).
+    #[must_use]
+    pub fn document(&self, service: &str) -> Option<&Value> {
+        self.json.get("services")?.get(service)
+    }
+
+    /// A service, to convert.
+    fn input<'p>(&'p self, service: &'p str) -> Option<ServiceInput<'p>> {
+        Some(ServiceInput {
+            name: service,
+            config: self.model.services.get(service)?,
+            document: self.document(service)?,
+        })
+    }
+
+    /// Runs `replicas` instances of a service (`--scale`): `deploy.replicas`, and no
+    /// `scale:`, in both forms of the project. Returns whether the service is declared.
+    pub fn scale(&mut self, service: &str, replicas: u32) -> bool {
+        let (Some(doc), Some(config)) = (
+            self.json
+                .get_mut("services")
+                .and_then(|s| s.get_mut(service))
+                .and_then(Value::as_object_mut),
+            self.model.services.get_mut(service),
+        ) else {
+            return false;
+        };
+        doc.remove("scale");
+        let deploy = doc.entry("deploy").or_insert_with(|| json!({}));
+        deploy["replicas"] = json!(replicas);
+        config.scale = None;
+        config.deploy.get_or_insert_with(Default::default).replicas = Some(i64::from(replicas));
+        true
     }
 
     /// Checks every service converts to a container request, before anything changes.
@@ -145,10 +186,12 @@ impl Project {
     /// Every field the engine cannot carry out.
     pub fn check(&self) -> Result<(), Vec<Unsupported>> {
         let errors: Vec<Unsupported> = self
-            .services()
-            .into_iter()
-            .filter_map(|(name, svc)| {
-                container_request(&self.ctx(), name, svc, 1, "check", "check").err()
+            .model
+            .services
+            .keys()
+            .filter_map(|name| {
+                let input = self.input(name)?;
+                container_request(&self.ctx(), input, 1, "check", "check").err()
             })
             .collect();
         if errors.is_empty() {
@@ -164,75 +207,71 @@ impl Project {
         let services = self
             .services()
             .into_iter()
-            .map(|(name, svc)| ServiceSpec {
-                name: name.clone(),
-                replicas: replicas(svc),
-                hash: service_hash(svc),
-                config: svc.clone(),
-                fixed_name: svc
-                    .get("container_name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-                depends_on: svc
-                    .get("depends_on")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(d, c)| Dependency {
-                                service: d.clone(),
-                                condition: match c.get("condition").and_then(Value::as_str) {
-                                    Some("service_healthy") => Condition::ServiceHealthy,
-                                    Some("service_completed_successfully") => {
-                                        Condition::ServiceCompletedSuccessfully
-                                    }
-                                    _ => Condition::ServiceStarted,
-                                },
-                                required: c
-                                    .get("required")
-                                    .and_then(Value::as_bool)
-                                    .unwrap_or(true),
-                                restart: c.get("restart").and_then(Value::as_bool).unwrap_or(false),
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-                image_id: self.image_ids.get(name).cloned(),
-                // Checked when the container request is made (`convert`).
-                restart: svc
-                    .get("restart")
-                    .and_then(Value::as_str)
-                    .and_then(|r| r.parse().ok())
-                    .unwrap_or_default(),
+            .map(|(name, svc)| {
+                let document = self.document(name).cloned().unwrap_or_default();
+                ServiceSpec {
+                    name: name.clone(),
+                    replicas: replicas(svc),
+                    hash: service_hash(&document),
+                    config: document,
+                    fixed_name: (!svc.container_name.is_empty())
+                        .then(|| svc.container_name.clone()),
+                    depends_on: svc
+                        .depends_on
+                        .iter()
+                        .map(|(d, c)| Dependency {
+                            service: d.clone(),
+                            condition: match c.condition.as_str() {
+                                "service_healthy" => Condition::ServiceHealthy,
+                                "service_completed_successfully" => {
+                                    Condition::ServiceCompletedSuccessfully
+                                }
+                                _ => Condition::ServiceStarted,
+                            },
+                            required: c.required,
+                            restart: c.restart,
+                        })
+                        .collect(),
+                    image_id: self.image_ids.get(name).cloned(),
+                    // Checked when the container request is made (`convert`).
+                    restart: svc.restart.parse().unwrap_or_default(),
+                }
             })
             .collect();
-        let resources = |key: &str, map: &BTreeMap<String, String>| -> Vec<ResourceSpec> {
-            map.iter()
-                .map(|(k, n)| ResourceSpec {
-                    key: k.clone(),
-                    name: n.clone(),
-                    external: self
-                        .json
-                        .pointer(&format!("/{key}/{k}/external"))
-                        .and_then(Value::as_bool)
-                        .unwrap_or(false),
-                })
-                .collect()
-        };
+        let networks = self
+            .networks
+            .iter()
+            .map(|(k, n)| ResourceSpec {
+                key: k.clone(),
+                name: n.clone(),
+                external: self.model.networks.get(k).is_some_and(|c| c.external),
+            })
+            .collect();
+        let volumes = self
+            .volumes
+            .iter()
+            .map(|(k, n)| ResourceSpec {
+                key: k.clone(),
+                name: n.clone(),
+                external: self.model.volumes.get(k).is_some_and(|c| c.external),
+            })
+            .collect();
         Desired {
             project: self.name.clone(),
             services,
-            networks: resources("networks", &self.networks),
-            volumes: resources("volumes", &self.volumes),
+            networks,
+            volumes,
         }
     }
 }
 
 /// `deploy.replicas`, else `scale`, else 1.
 #[must_use]
-pub fn replicas(svc: &Value) -> u32 {
-    svc.pointer("/deploy/replicas")
-        .or_else(|| svc.get("scale"))
-        .and_then(Value::as_u64)
+pub fn replicas(svc: &ServiceConfig) -> u32 {
+    svc.deploy
+        .as_ref()
+        .and_then(|d| d.replicas)
+        .or(svc.scale)
         .and_then(|r| u32::try_from(r).ok())
         .unwrap_or(1)
 }
@@ -251,10 +290,9 @@ pub struct DockerRuntime<'a> {
 }
 
 impl DockerRuntime<'_> {
-    fn service(&self, name: &str) -> Result<&Value, RuntimeError> {
+    fn service<'s>(&'s self, name: &'s str) -> Result<ServiceInput<'s>, RuntimeError> {
         self.project
-            .json
-            .pointer(&format!("/services/{name}"))
+            .input(name)
             .ok_or_else(|| RuntimeError::new(format!("create {name}"), "service is not declared"))
     }
 
@@ -304,20 +342,21 @@ impl DockerRuntime<'_> {
     #[must_use]
     pub fn stop_timeout(&self, service: &str) -> Duration {
         self.project
-            .json
-            .pointer(&format!("/services/{service}/stop_grace_period"))
-            .and_then(Value::as_str)
-            .and_then(|d| skiff_model::xskiff::parse_go_duration(d).ok())
-            .unwrap_or(self.stop_timeout)
+            .model
+            .services
+            .get(service)
+            .and_then(|s| s.stop_grace_period)
+            .map_or(self.stop_timeout, |d| d.to_std())
     }
 
     pub(crate) async fn create_network(&self, key: &str, name: &str) -> Result<(), EngineError> {
         let cfg = self
             .project
-            .json
-            .pointer(&format!("/networks/{key}"))
+            .model
+            .networks
+            .get(key)
             .cloned()
-            .unwrap_or(json!({}));
+            .unwrap_or_default();
         let existing = self.engine.docker.list_networks(Some(
             bollard::query_parameters::ListNetworksOptionsBuilder::default()
                 .filters(&std::collections::HashMap::from([(
@@ -342,28 +381,39 @@ impl DockerRuntime<'_> {
                 labels::COMPOSE_VERSION.to_owned(),
             ),
         ]);
-        for (k, v) in cfg
-            .get("labels")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            labels.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
-        }
+        labels.extend(cfg.labels.clone());
+        let ipam = (!cfg.ipam.config.is_empty()).then(|| Ipam {
+            driver: Some(if cfg.ipam.driver.is_empty() {
+                "default".to_owned()
+            } else {
+                cfg.ipam.driver.clone()
+            }),
+            config: Some(
+                cfg.ipam
+                    .config
+                    .iter()
+                    .map(|p| {
+                        let given = |s: &String| (!s.is_empty()).then(|| s.clone());
+                        IpamConfig {
+                            subnet: given(&p.subnet),
+                            gateway: given(&p.gateway),
+                            ip_range: given(&p.ip_range),
+                            ..IpamConfig::default()
+                        }
+                    })
+                    .collect(),
+            ),
+            ..Ipam::default()
+        });
         let req = NetworkCreateRequest {
             name: name.to_owned(),
-            driver: cfg.get("driver").and_then(Value::as_str).map(str::to_owned),
-            internal: cfg.get("internal").and_then(Value::as_bool),
-            attachable: cfg.get("attachable").and_then(Value::as_bool),
-            enable_ipv6: cfg.get("enable_ipv6").and_then(Value::as_bool),
-            options: cfg.get("driver_opts").and_then(Value::as_object).map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect()),
-            ipam: cfg.get("ipam").filter(|i| i.get("config").is_some()).map(|i| {
-                serde_json::from_value(json!({
-                    "Driver": i.get("driver").cloned().unwrap_or(json!("default")),
-                    "Config": i.get("config").and_then(Value::as_array).map(|c| c.iter().map(|p| json!({"Subnet": p.get("subnet"), "Gateway": p.get("gateway"), "IPRange": p.get("ip_range")})).collect::<Vec<_>>()),
-                }))
-                .unwrap_or_default()
-            }),
+            driver: (!cfg.driver.is_empty()).then(|| cfg.driver.clone()),
+            internal: cfg.internal.then_some(true),
+            attachable: cfg.attachable.then_some(true),
+            enable_ipv6: cfg.enable_ipv6,
+            options: (!cfg.driver_opts.is_empty())
+                .then(|| cfg.driver_opts.clone().into_iter().collect()),
+            ipam,
             labels: Some(labels),
             ..NetworkCreateRequest::default()
         };
@@ -378,10 +428,11 @@ impl DockerRuntime<'_> {
     pub(crate) async fn create_volume(&self, key: &str, name: &str) -> Result<(), EngineError> {
         let cfg = self
             .project
-            .json
-            .pointer(&format!("/volumes/{key}"))
+            .model
+            .volumes
+            .get(key)
             .cloned()
-            .unwrap_or(json!({}));
+            .unwrap_or_default();
         let mut labels = std::collections::HashMap::from([
             (labels::PROJECT.to_owned(), self.project.name.clone()),
             (labels::VOLUME.to_owned(), key.to_owned()),
@@ -390,23 +441,13 @@ impl DockerRuntime<'_> {
                 labels::COMPOSE_VERSION.to_owned(),
             ),
         ]);
-        for (k, v) in cfg
-            .get("labels")
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            labels.insert(k.clone(), v.as_str().unwrap_or_default().to_owned());
-        }
+        labels.extend(cfg.labels.clone());
         self.engine
             .create_volume(VolumeCreateRequest {
                 name: Some(name.to_owned()),
-                driver: cfg.get("driver").and_then(Value::as_str).map(str::to_owned),
-                driver_opts: cfg.get("driver_opts").and_then(Value::as_object).map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                }),
+                driver: (!cfg.driver.is_empty()).then(|| cfg.driver.clone()),
+                driver_opts: (!cfg.driver_opts.is_empty())
+                    .then(|| cfg.driver_opts.clone().into_iter().collect()),
                 labels: Some(labels),
                 ..VolumeCreateRequest::default()
             })
@@ -422,11 +463,10 @@ impl DockerRuntime<'_> {
         let svc = self.service(service)?;
         container_request(
             &self.project.ctx(),
-            service,
             svc,
             number,
             name,
-            &service_hash(svc),
+            &service_hash(svc.document),
         )
         .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))
     }
@@ -632,11 +672,11 @@ impl Runtime for DockerRuntime<'_> {
             .collect();
         let has_healthcheck = self
             .project
-            .json
-            .pointer(&format!("/services/{service}/healthcheck"))
-            .is_some_and(|h| {
-                h.get("disable").and_then(Value::as_bool) != Some(true) && h.get("test").is_some()
-            });
+            .model
+            .services
+            .get(service)
+            .and_then(|s| s.healthcheck.as_ref())
+            .is_some_and(|h| !h.disable && !h.test.is_empty());
         if mine.is_empty() {
             return Ok((Readiness::Pending, has_healthcheck));
         }

@@ -366,17 +366,11 @@ impl Stack {
             p.replicas = replicas;
             return Ok(());
         }
-        let svc = self
-            .docker
-            .json
-            .pointer_mut(&format!("/services/{service}"))
-            .ok_or_else(|| StackError::NoSuchService(service.to_owned()))?;
-        if let Some(m) = svc.as_object_mut() {
-            m.remove("scale");
-            let deploy = m.entry("deploy").or_insert_with(|| json!({}));
-            deploy["replicas"] = json!(replicas);
+        if self.docker.scale(service, replicas) {
+            Ok(())
+        } else {
+            Err(StackError::NoSuchService(service.to_owned()))
         }
-        Ok(())
     }
 
     /// The planner's view: the container services as the Docker driver sees them, and the
