@@ -213,7 +213,7 @@ pub(crate) enum Job {
     /// Desired state, observe, plan, execute; reports [`Input::Executed`].
     Deploy {
         name: String,
-        request: DeployRequest,
+        request: Box<DeployRequest>,
         /// Start again what completed (exited 0), as `up` does: for a deploy handed over,
         /// not for a project taken up again after a daemon restart.
         rerun_completed: bool,
@@ -456,7 +456,7 @@ impl Core {
         );
         cx.out.push(Effect::Run(Job::Deploy {
             name,
-            request,
+            request: Box::new(request),
             rerun_completed: trigger == DeployTrigger::Api,
             reply,
         }));

@@ -230,7 +230,7 @@ impl<W: World> EventLoop<W> {
                     persist,
                     Deploy {
                         name,
-                        request,
+                        request: *request,
                         rerun_completed,
                     },
                     reply,

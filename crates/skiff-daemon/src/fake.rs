@@ -241,9 +241,9 @@ impl World for FakeWorld {
     fn desired(
         &self,
         name: &str,
-        project: &serde_json::Value,
+        project: &crate::StackSource,
     ) -> impl Future<Output = Result<Desired, RuntimeError>> + Send {
-        let result = desired(name, project);
+        let result = desired(name, &project.canonical);
         async move { result }
     }
 

@@ -68,7 +68,7 @@ pub use metrics::CONTENT_TYPE as METRICS_CONTENT_TYPE;
 pub use skiff_plan::BackoffConfig;
 pub use wire::{
     DeployOutcome, DeployRequest, ErrorBody, EventsQuery, EventsResponse, ServiceStatus,
-    StatusResponse,
+    StackSource, StatusResponse,
 };
 pub use world::{
     Change, Deployment, InstanceRef, InstanceUsage, ProjectRuntime, Sink, World, WorldEvent,

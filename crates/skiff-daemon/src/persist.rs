@@ -105,7 +105,7 @@ mod tests {
 
     fn request(n: u64) -> DeployRequest {
         DeployRequest {
-            project: serde_json::json!({"n": n}),
+            project: crate::StackSource::new("shop", serde_json::json!({"n": n})),
             daemon: None,
             remove_orphans: false,
             alerts: std::collections::BTreeMap::new(),

@@ -1,18 +1,61 @@
 //! The API's JSON bodies, shared by the server and [`crate::Client`]. Version 1: the paths
 //! carry it (`/v1/...`); fields are only ever added.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use skiff_model::xskiff;
 use skiff_plan::Action;
 use skiff_store::{Filter, Kind, Recorded, ServiceSummary};
 
+/// A loaded stack as `skiff up -d` hands it to the daemon: the project after loading (the
+/// canonical Compose dict, environment values included; never logged) and the command's
+/// choices. The daemon makes the same stack of it without reading any file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StackSource {
+    pub name: String,
+    pub working_dir: String,
+    pub config_files: Vec<String>,
+    pub canonical: serde_json::Value,
+    /// `--native` services.
+    #[serde(default)]
+    pub native: Vec<String>,
+    /// `--scale` overrides.
+    #[serde(default)]
+    pub scale: BTreeMap<String, u32>,
+    /// Where process records and logs live, as the client worked it out.
+    #[serde(default)]
+    pub state_dir: Option<PathBuf>,
+    /// Services the active profiles left out (still declared: a backup may name one).
+    #[serde(default)]
+    pub left_out: Vec<String>,
+}
+
+impl StackSource {
+    /// A project of this name and document, with no choices of the command's.
+    #[must_use]
+    pub fn new(name: &str, canonical: serde_json::Value) -> StackSource {
+        StackSource {
+            name: name.to_owned(),
+            working_dir: String::new(),
+            config_files: Vec::new(),
+            canonical,
+            native: Vec::new(),
+            scale: BTreeMap::new(),
+            state_dir: None,
+            left_out: Vec::new(),
+        }
+    }
+}
+
 /// `POST /v1/projects/{name}/deploy`: what `skiff up -d` hands the daemon.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeployRequest {
-    /// The loaded project (the compose model as JSON). Kept in memory only: it holds
-    /// environment values, which the history never does.
-    pub project: serde_json::Value,
+    /// The loaded project. Kept in memory and in the deployments directory (0600) only: it
+    /// holds environment values, which the history never does.
+    pub project: StackSource,
     /// The project's `x-skiff.daemon` section: backoff and drift policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daemon: Option<xskiff::Daemon>,

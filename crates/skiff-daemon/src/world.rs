@@ -21,9 +21,9 @@ use crate::core::Input;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub name: String,
-    /// The project as the client sent it (the compose model as JSON). Opaque to the loop; the
-    /// world builds its runtimes from it. Never recorded: it holds environment values.
-    pub project: serde_json::Value,
+    /// The project as the client sent it. Opaque to the loop; the world builds its runtimes
+    /// from it. Never recorded: it holds environment values.
+    pub project: crate::wire::StackSource,
     /// The planner's view of it, from [`World::desired`].
     pub desired: Desired,
     pub policy: Policy,
@@ -99,7 +99,7 @@ pub trait World: Send + Sync + 'static {
     fn desired(
         &self,
         name: &str,
-        project: &serde_json::Value,
+        project: &crate::wire::StackSource,
     ) -> impl Future<Output = Result<Desired, RuntimeError>> + Send;
 
     /// What runs for this project now.

@@ -58,7 +58,7 @@ fn project() -> serde_json::Value {
 
 fn deploy_request() -> DeployRequest {
     DeployRequest {
-        project: project(),
+        project: skiff_daemon::StackSource::new("shop", project()),
         daemon: None,
         remove_orphans: false,
         alerts: std::collections::BTreeMap::new(),
@@ -404,7 +404,10 @@ async fn a_deploy_that_cannot_be_planned_is_422() {
     let daemon = Daemon::start(config(dir.path()), FakeWorld::new()).await;
     let client = Client::connect(&daemon.socket).await.expect("connect");
     let bad = DeployRequest {
-        project: json!({"services": {"web": {"restart": "sometimes"}}}),
+        project: skiff_daemon::StackSource::new(
+            "shop",
+            json!({"services": {"web": {"restart": "sometimes"}}}),
+        ),
         daemon: None,
         remove_orphans: false,
         alerts: std::collections::BTreeMap::new(),

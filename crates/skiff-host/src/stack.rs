@@ -17,7 +17,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use skiff_compose::LoadError;
 use skiff_docker::project::Project;
@@ -113,28 +112,7 @@ pub struct Stack {
     pub source: StackSource,
 }
 
-/// A loaded stack as `skiff up -d` hands it to the daemon: the project after loading (the
-/// canonical Compose dict, environment values included; never logged) and the command's
-/// choices. The daemon makes the same [`Stack`] of it without reading any file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StackSource {
-    pub name: String,
-    pub working_dir: String,
-    pub config_files: Vec<String>,
-    pub canonical: Value,
-    /// `--native` services.
-    #[serde(default)]
-    pub native: Vec<String>,
-    /// `--scale` overrides.
-    #[serde(default)]
-    pub scale: BTreeMap<String, u32>,
-    /// Where process records and logs live, as the client worked it out.
-    #[serde(default)]
-    pub state_dir: Option<PathBuf>,
-    /// Services the active profiles left out (still declared: a backup may name one).
-    #[serde(default)]
-    pub left_out: Vec<String>,
-}
+pub use skiff_daemon::StackSource;
 
 impl Stack {
     /// The stack of a loaded project, its services split by runtime.

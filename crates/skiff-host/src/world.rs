@@ -366,15 +366,9 @@ fn container_change(change: ContainerChange) -> Change {
 }
 
 impl World for HostWorld {
-    async fn desired(
-        &self,
-        name: &str,
-        project: &serde_json::Value,
-    ) -> Result<Desired, RuntimeError> {
+    async fn desired(&self, name: &str, project: &StackSource) -> Result<Desired, RuntimeError> {
         let what = format!("read project {name}");
-        let source: StackSource = serde_json::from_value(project.clone())
-            .map_err(|e| RuntimeError::new(what.clone(), e.to_string()))?;
-        let mut stack = Stack::from_source(source)
+        let mut stack = Stack::from_source(project.clone())
             .map_err(|e| RuntimeError::new(what.clone(), e.in_words()))?;
         let engine = self.engine_for(&stack).await?;
         if let Some(engine) = engine {

@@ -26,7 +26,7 @@ fn deployment(project: &serde_json::Value, drift: Drift) -> Arc<Deployment> {
     };
     Arc::new(Deployment {
         name: "shop".into(),
-        project: project.clone(),
+        project: crate::StackSource::new("shop", project.clone()),
         desired: crate::fake::desired("shop", project).expect("desired"),
         policy: Policy::new(RestartConfig::default(), Some(&ext)),
     })
@@ -62,7 +62,7 @@ fn deploy_input() -> Input {
     Input::Deploy {
         name: "shop".into(),
         request: DeployRequest {
-            project: json!({}),
+            project: crate::StackSource::new("shop", json!({})),
             daemon: None,
             remove_orphans: false,
             alerts: std::collections::BTreeMap::new(),

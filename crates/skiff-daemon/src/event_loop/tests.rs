@@ -50,7 +50,7 @@ impl Running {
             .send(Input::Deploy {
                 name: "shop".into(),
                 request: DeployRequest {
-                    project,
+                    project: crate::StackSource::new("shop", project),
                     daemon: None,
                     remove_orphans: false,
                     alerts: std::collections::BTreeMap::new(),

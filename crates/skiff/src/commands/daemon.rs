@@ -78,7 +78,7 @@ pub async fn deploy(
     remove_orphans: bool,
 ) -> miette::Result<skiff_daemon::DeployOutcome> {
     let request = skiff_daemon::DeployRequest {
-        project: serde_json::to_value(&stack.source).into_diagnostic()?,
+        project: stack.source.clone(),
         daemon: stack.daemon.clone(),
         remove_orphans,
         alerts: stack.alerts.clone(),
