@@ -520,7 +520,7 @@ services:
         // The deploy that was cut off may not have been kept (killed before it was written):
         // `up -d` again is what a user does, and must converge.
         w.ok(&["up", "-d"]);
-        wait_for(
+        wait_for_showing(
             &format!("round {round} to converge"),
             Duration::from_secs(60),
             || {
@@ -529,6 +529,16 @@ services:
                 names == ["skiffkill-a-1", "skiffkill-a-2", "skiffkill-b-1"]
                     && c.iter().all(|(_, s)| s == "running")
                     && processes_with(&marker) == 1
+            },
+            || {
+                format!(
+                    "containers: {:?}
+processes: {}
+{}",
+                    containers(&w.name),
+                    processes_with(&marker),
+                    w.show()
+                )
             },
         );
         let generation_of = |c: &str| {
