@@ -364,7 +364,7 @@ pub fn container_request(
         body.insert("Healthcheck".into(), self::healthcheck(h));
     }
     let image = if image.is_empty() {
-        crate::convert::default_image(ctx.project, service)
+        default_image(ctx.project, service)
     } else {
         image.clone()
     };

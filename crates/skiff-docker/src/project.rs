@@ -238,29 +238,26 @@ impl Project {
                 }
             })
             .collect();
-        let networks = self
-            .networks
-            .iter()
-            .map(|(k, n)| ResourceSpec {
-                key: k.clone(),
-                name: n.clone(),
-                external: self.model.networks.get(k).is_some_and(|c| c.external),
-            })
-            .collect();
-        let volumes = self
-            .volumes
-            .iter()
-            .map(|(k, n)| ResourceSpec {
-                key: k.clone(),
-                name: n.clone(),
-                external: self.model.volumes.get(k).is_some_and(|c| c.external),
-            })
-            .collect();
+        let resources = |names: &BTreeMap<String, String>, external: &dyn Fn(&str) -> bool| {
+            names
+                .iter()
+                .map(|(k, n)| ResourceSpec {
+                    key: k.clone(),
+                    name: n.clone(),
+                    external: external(k),
+                })
+                .collect()
+        };
+        let model = &self.model;
         Desired {
             project: self.name.clone(),
             services,
-            networks,
-            volumes,
+            networks: resources(&self.networks, &|k| {
+                model.networks.get(k).is_some_and(|c| c.external)
+            }),
+            volumes: resources(&self.volumes, &|k| {
+                model.volumes.get(k).is_some_and(|c| c.external)
+            }),
         }
     }
 }

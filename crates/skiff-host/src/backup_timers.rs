@@ -216,6 +216,12 @@ mod tests {
             .collect()
     }
 
+    /// The run due at `h`:00, finished a minute later: what staleness it reports.
+    fn hour(t: &mut BackupTimers, h: u32, succeeded: bool) -> Option<Stale> {
+        let run = t.due(at(h, 0)).remove(0);
+        t.finished(&run, succeeded, at(h, 1))
+    }
+
     fn at(h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0)
             .single()
@@ -261,11 +267,9 @@ mod tests {
     #[test]
     fn staleness_is_two_periods_without_a_success_reported_once() {
         let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 0), &[]);
-        let run = t.due(at(10, 0)).remove(0);
-        assert_eq!(t.finished(&run, true, at(10, 1)), None);
+        assert_eq!(hour(&mut t, 10, true), None);
         // 11:00 fails: an hour since the success, not stale yet.
-        let run = t.due(at(11, 0)).remove(0);
-        assert_eq!(t.finished(&run, false, at(11, 1)), None);
+        assert_eq!(hour(&mut t, 11, false), None);
         // 12:00 fails too: two hours and a minute since the last success: stale.
         let run = t.due(at(12, 0)).remove(0);
         assert_eq!(
@@ -276,24 +280,19 @@ mod tests {
             })
         );
         // Said once, until it succeeds again.
-        let run = t.due(at(13, 0)).remove(0);
-        assert_eq!(t.finished(&run, false, at(13, 1)), None);
-        let run = t.due(at(14, 0)).remove(0);
-        assert_eq!(t.finished(&run, true, at(14, 1)), None);
+        assert_eq!(hour(&mut t, 13, false), None);
+        assert_eq!(hour(&mut t, 14, true), None);
         for h in 15..=16 {
-            let run = t.due(at(h, 0)).remove(0);
-            assert_eq!(t.finished(&run, false, at(h, 1)), None);
+            assert_eq!(hour(&mut t, h, false), None);
         }
-        let run = t.due(at(17, 0)).remove(0);
-        assert!(t.finished(&run, false, at(17, 1)).is_some());
+        assert!(hour(&mut t, 17, false).is_some());
     }
 
     #[test]
     fn a_backup_that_never_succeeded_is_stale_from_the_start_of_its_schedule() {
         let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &[]);
         for h in 10..=11 {
-            let run = t.due(at(h, 0)).remove(0);
-            assert_eq!(t.finished(&run, false, at(h, 1)), None, "{h}:00");
+            assert_eq!(hour(&mut t, h, false), None, "{h}:00");
         }
         let run = t.due(at(12, 0)).remove(0);
         assert_eq!(
@@ -324,8 +323,7 @@ mod tests {
         // Started again at 9:30: 10:00 fails (two hours since 8:01), 11:00 too: stale,
         // where timers that forgot would wait for 11:30.
         let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
-        let run = t.due(at(10, 0)).remove(0);
-        assert_eq!(t.finished(&run, false, at(10, 1)), None);
+        assert_eq!(hour(&mut t, 10, false), None);
         let run = t.due(at(11, 0)).remove(0);
         assert_eq!(
             t.finished(&run, false, at(11, 1)),
@@ -344,25 +342,20 @@ mod tests {
         ];
         let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
         for h in 10..=12 {
-            let run = t.due(at(h, 0)).remove(0);
-            assert_eq!(t.finished(&run, false, at(h, 1)), None, "{h}:00");
+            assert_eq!(hour(&mut t, h, false), None, "{h}:00");
         }
         // A success clears it; two failing periods later it is said again.
-        let run = t.due(at(13, 0)).remove(0);
-        assert_eq!(t.finished(&run, true, at(13, 1)), None);
+        assert_eq!(hour(&mut t, 13, true), None);
         for h in 14..=15 {
-            let run = t.due(at(h, 0)).remove(0);
-            assert_eq!(t.finished(&run, false, at(h, 1)), None);
+            assert_eq!(hour(&mut t, h, false), None);
         }
-        let run = t.due(at(16, 0)).remove(0);
-        assert!(t.finished(&run, false, at(16, 1)).is_some());
+        assert!(hour(&mut t, 16, false).is_some());
     }
 
     #[test]
     fn a_backup_that_never_succeeded_is_stale_from_its_first_recorded_run() {
         let history = [recorded(Kind::BackupFailed, at(7, 0), "db")];
         let mut t = BackupTimers::new(&backups(&[("db", "0 * * * *", None)]), at(9, 30), &history);
-        let run = t.due(at(10, 0)).remove(0);
-        assert!(t.finished(&run, false, at(10, 1)).is_some());
+        assert!(hour(&mut t, 10, false).is_some());
     }
 }

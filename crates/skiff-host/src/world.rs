@@ -422,7 +422,10 @@ impl World for HostWorld {
         let engine = self.engine_for(&hosted.stack).await?;
         let observed = Hybrid::new(&hosted.stack, engine, &hosted.processes)
             .observe()
-            .await?;
+            .await
+            .map_err(|e| {
+                RuntimeError::new(format!("observe {}", deployment.name), e.to_string())
+            })?;
         let containers = observed
             .instances
             .iter()
