@@ -64,6 +64,9 @@ const TRANSFORMS: &[(&str, Transform)] = &[
     ("include.*", Transform::Include),
 ];
 
+static TRANSFORM_INDEX: std::sync::LazyLock<crate::treepath::Compiled<Transform>> =
+    std::sync::LazyLock::new(|| crate::treepath::Compiled::new(TRANSFORMS));
+
 /// Rewrites short syntaxes into long forms. `lenient` (loading without interpolation, as
 /// compose-go's `ignoreParseError`) keeps a port, volume or `key=value` list that does not
 /// parse as written (`"${PORT}:80"`) instead of refusing it.
@@ -74,14 +77,14 @@ pub fn canonical(node: &mut Node, lenient: bool) -> Result<()> {
     transform(node, &TreePath::root(), lenient)
 }
 
-fn transform(node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
-    if let Some((_, t)) = TRANSFORMS.iter().find(|(p, _)| path.matches(p)) {
-        return apply(*t, node, path, lenient);
+fn transform(node: &mut Node, path: &TreePath<'_>, lenient: bool) -> Result<()> {
+    if let Some(t) = TRANSFORM_INDEX.find(path) {
+        return apply(t, node, path, lenient);
     }
     recurse(node, path, lenient)
 }
 
-fn recurse(node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
+fn recurse(node: &mut Node, path: &TreePath<'_>, lenient: bool) -> Result<()> {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
@@ -99,7 +102,7 @@ fn recurse(node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
     Ok(())
 }
 
-fn invalid(node: &Node, path: &TreePath, what: &str) -> LoadError {
+fn invalid(node: &Node, path: &TreePath<'_>, what: &str) -> LoadError {
     LoadError::at(
         node.span,
         format!("{path}: invalid type {} for {what}", node.kind()),
@@ -108,12 +111,12 @@ fn invalid(node: &Node, path: &TreePath, what: &str) -> LoadError {
 
 fn single_key(name: &str, value: Node) -> Node {
     let span = value.span;
-    let mut m = Map::new();
+    let mut m = Map::default();
     m.insert(Key::from(name), value);
     Node::new(Value::Map(m), span)
 }
 
-fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Result<()> {
+fn apply(t: Transform, node: &mut Node, path: &TreePath<'_>, lenient: bool) -> Result<()> {
     let span = node.span;
     match t {
         Transform::Service => {
@@ -135,7 +138,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
         Transform::KeyValue => match &node.value {
             Value::Map(_) => {}
             Value::Seq(items) => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 for item in items {
                     let s = item.as_str().unwrap_or_default();
                     let Some((k, v)) = s.split_once('=') else {
@@ -177,7 +180,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
                 }
             }
             Value::Seq(items) => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 for item in items.iter() {
                     let Some(name) = item.as_str() else {
                         return Err(invalid(item, path, "depends_on entry"));
@@ -204,7 +207,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
             for e in entries {
                 out.push(match e.value {
                     Value::String(_) => {
-                        let mut m = Map::new();
+                        let mut m = Map::default();
                         let s = e.span;
                         m.insert(Key::from("path"), e);
                         m.insert(Key::from("required"), Node::synthetic(Value::Bool(true)));
@@ -234,7 +237,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
         Transform::Gpus => match &node.value {
             Value::Seq(_) => recurse(node, path, lenient)?,
             Value::String(_) => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert(Key::from("count"), Node::string("all"));
                 node.value = Value::Seq(vec![Node::map(m)]);
             }
@@ -242,7 +245,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
         },
         Transform::NamesToMapping => {
             if let Value::Seq(items) = &node.value {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 for item in items {
                     let Some(name) = item.as_str() else {
                         return Err(invalid(item, path, "name"));
@@ -294,7 +297,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
                     }
                 };
                 let dst = if dst.is_empty() { src } else { dst };
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert(Key::from("source"), Node::string(src));
                 m.insert(Key::from("target"), Node::string(dst));
                 m.insert(Key::from("permissions"), Node::string(perms));
@@ -338,7 +341,7 @@ fn apply(t: Transform, node: &mut Node, path: &TreePath, lenient: bool) -> Resul
         Transform::Ssh => match &node.value {
             Value::Map(_) => {}
             Value::Seq(items) => {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 for item in items {
                     let Some(s) = item.as_str() else {
                         return Err(invalid(item, path, "ssh key"));
@@ -421,7 +424,7 @@ pub fn set_defaults(node: &mut Node) -> Result<()> {
     defaults(node, &TreePath::root())
 }
 
-fn defaults(node: &mut Node, path: &TreePath) -> Result<()> {
+fn defaults(node: &mut Node, path: &TreePath<'_>) -> Result<()> {
     if path.matches("services.*.build") {
         if let Some(m) = node.as_map_mut()
             && !m.contains_key("context")

@@ -468,7 +468,7 @@ pub fn compose_yaml_view(project: &Value, model: &Value) -> Value {
             Value::Object(models_in_field_order(models)),
         );
     }
-    let mut out = serde_json::Map::new();
+    let mut out = serde_json::Map::default();
     for k in [
         "name", "services", "networks", "volumes", "secrets", "configs", "models",
     ] {
@@ -510,7 +510,7 @@ fn naturally_sorted(v: &Value) -> Value {
 fn models_in_field_order(
     models: &serde_json::Map<String, Value>,
 ) -> serde_json::Map<String, Value> {
-    let mut out = serde_json::Map::new();
+    let mut out = serde_json::Map::default();
     let mut names: Vec<(&String, &Value)> = models.iter().collect();
     names.sort_by(|a, b| natural(a.0, b.0));
     for (name, m) in names {
@@ -518,7 +518,7 @@ fn models_in_field_order(
             out.insert(name.clone(), m.clone());
             continue;
         };
-        let mut ordered = serde_json::Map::new();
+        let mut ordered = serde_json::Map::default();
         for k in ["name", "model", "context_size", "runtime_flags"] {
             if let Some(x) = fields.get(k) {
                 ordered.insert(k.to_owned(), x.clone());

@@ -65,6 +65,9 @@ const CASTS: &[(&str, Cast)] = &[
     ("configs.*.external", Cast::Bool),
 ];
 
+static CAST_INDEX: std::sync::LazyLock<crate::treepath::Compiled<Cast>> =
+    std::sync::LazyLock::new(|| crate::treepath::Compiled::new(CASTS));
+
 /// Substitutes variables in every string of `node` (keys are left alone), then casts the
 /// fields Compose types.
 ///
@@ -74,7 +77,7 @@ pub fn interpolate(node: &mut Node, lookup: Lookup<'_>) -> Result<()> {
     walk(node, &TreePath::root(), lookup)
 }
 
-fn walk(node: &mut Node, path: &TreePath, lookup: Lookup<'_>) -> Result<()> {
+fn walk(node: &mut Node, path: &TreePath<'_>, lookup: Lookup<'_>) -> Result<()> {
     match &mut node.value {
         Value::String(s) => {
             let substituted = template::substitute(s, lookup).map_err(|e| {
@@ -95,8 +98,8 @@ fn walk(node: &mut Node, path: &TreePath, lookup: Lookup<'_>) -> Result<()> {
                     TemplateError::Invalid { .. } => err,
                 }
             })?;
-            let value = match CASTS.iter().find(|(p, _)| path.matches(p)) {
-                Some((_, cast)) => cast_value(&substituted, *cast).map_err(|e| {
+            let value = match CAST_INDEX.find(path) {
+                Some(cast) => cast_value(&substituted, cast).map_err(|e| {
                     LoadError::at(
                         node.span,
                         format!(

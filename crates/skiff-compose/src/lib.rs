@@ -40,7 +40,7 @@ use node::Node;
 /// The project as `docker compose config --format json` prints it (before `$` escaping).
 #[must_use]
 pub fn compose_json(model: &Node) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
+    let mut out = serde_json::Map::default();
     if let Some(m) = model.as_map() {
         for (k, v) in m {
             let keep = match k.name.as_str() {
@@ -61,17 +61,28 @@ pub fn compose_json(model: &Node) -> serde_json::Value {
 /// Doubles every `$` in strings and keys, as `docker compose config` does so that its output
 /// can be loaded again with the same meaning.
 #[must_use]
-pub fn escape_dollars(v: serde_json::Value) -> serde_json::Value {
+pub fn escape_dollars(mut v: serde_json::Value) -> serde_json::Value {
+    escape_dollars_in_place(&mut v);
+    v
+}
+
+/// [`escape_dollars`] in place: only the strings and maps that hold a `$` are rewritten.
+pub fn escape_dollars_in_place(v: &mut serde_json::Value) {
     use serde_json::Value as J;
     match v {
-        J::String(s) => J::String(s.replace('$', "$$")),
-        J::Array(a) => J::Array(a.into_iter().map(escape_dollars).collect()),
-        J::Object(o) => J::Object(
-            o.into_iter()
-                .map(|(k, v)| (k.replace('$', "$$"), escape_dollars(v)))
-                .collect(),
-        ),
-        other => other,
+        J::String(s) if s.contains('$') => *s = s.replace('$', "$$"),
+        J::Array(a) => a.iter_mut().for_each(escape_dollars_in_place),
+        J::Object(o) if o.keys().any(|k| k.contains('$')) => {
+            *o = std::mem::take(o)
+                .into_iter()
+                .map(|(k, mut v)| {
+                    escape_dollars_in_place(&mut v);
+                    (k.replace('$', "$$"), v)
+                })
+                .collect();
+        }
+        J::Object(o) => o.values_mut().for_each(escape_dollars_in_place),
+        _ => {}
     }
 }
 

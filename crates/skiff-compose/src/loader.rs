@@ -30,6 +30,12 @@ pub struct Sources {
 }
 
 impl Sources {
+    /// The id the next added file will get.
+    #[must_use]
+    pub fn next_id(&self) -> FileId {
+        FileId(u32::try_from(self.files.len()).unwrap_or(u32::MAX - 1))
+    }
+
     pub fn add(&mut self, name: &str, text: &str) -> FileId {
         self.files.push((name.to_owned(), text.to_owned()));
         FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX - 1))
@@ -222,6 +228,9 @@ pub struct Loader<'f> {
     files: &'f dyn Files,
     pub sources: Sources,
     home: Option<String>,
+    /// Top-level files parsed ahead of their phases (to read `name:`), so that each is
+    /// parsed once: taken by the phases when they reach the file.
+    parsed: Vec<(String, FileId, Vec<Node>)>,
 }
 
 type Env = IndexMap<String, String>;
@@ -233,7 +242,47 @@ impl<'f> Loader<'f> {
             files,
             sources: Sources::default(),
             home,
+            parsed: Vec::new(),
         }
+    }
+
+    fn read_text(&self, file: &ConfigFile) -> std::io::Result<String> {
+        match &file.content {
+            Some(t) => Ok(t.clone()),
+            None => self.files.read(&file.path),
+        }
+    }
+
+    /// The `name:` the files declare (the last non-empty one), read as compose reads it
+    /// before any phase: uninterpolated. Stops at the first file that does not parse (the
+    /// phases report it). The parsed files are kept for the phases.
+    pub fn declared_name(&mut self, files: &[ConfigFile]) -> Option<String> {
+        let mut name = None;
+        for f in files {
+            if !self.parsed.iter().any(|(p, _, _)| *p == f.path) {
+                let Ok(text) = self.read_text(f) else { break };
+                let id = self.sources.next_id();
+                let Ok(docs) = crate::yaml::parse(&text, id) else {
+                    break;
+                };
+                self.sources.add(&f.path, &text);
+                self.parsed.push((f.path.clone(), id, docs));
+            }
+            let docs = self
+                .parsed
+                .iter()
+                .find(|(p, _, _)| *p == f.path)
+                .map(|(_, _, d)| d.as_slice())
+                .unwrap_or_default();
+            for d in docs {
+                if let Some(n) = d.get("name").and_then(Node::as_str)
+                    && !n.is_empty()
+                {
+                    name = Some(n.to_owned());
+                }
+            }
+        }
+        name
     }
 
     /// Loads and merges the files into one normalised document (the "model").
@@ -286,25 +335,7 @@ impl<'f> Loader<'f> {
             }
             return Ok(());
         }
-        let mut from_file = String::new();
-        for f in &details.files {
-            let text = match &f.content {
-                Some(t) => t.clone(),
-                None => self.files.read(&f.path).map_err(|e| {
-                    LoadError::new(format!("failed to read file {:?}: {e}", f.path))
-                })?,
-            };
-            let Ok(docs) = crate::yaml::parse(&text, FileId(u32::MAX)) else {
-                break;
-            };
-            for d in docs {
-                if let Some(n) = d.get("name").and_then(Node::as_str)
-                    && !n.is_empty()
-                {
-                    from_file = n.to_owned();
-                }
-            }
-        }
+        let mut from_file = self.declared_name(&details.files).unwrap_or_default();
         if opts.interpolate {
             let lookup = |k: &str| env.get(k).cloned();
             from_file = crate::template::substitute(&from_file, &lookup)
@@ -327,7 +358,7 @@ impl<'f> Loader<'f> {
         opts: &FileOptions,
         included: &[String],
     ) -> Result<Node> {
-        let mut dict = Node::map(Map::new());
+        let mut dict = Node::map(Map::default());
         for f in files {
             (dict, _) = self.load_yaml_file(
                 f,
@@ -371,20 +402,20 @@ impl<'f> Loader<'f> {
         mut dict: Node,
         included: &[String],
     ) -> Result<(Node, ResetPaths)> {
-        let text = match &file.content {
-            Some(t) => t.clone(),
-            None => self
-                .files
-                .read(&file.path)
-                .map_err(|e| LoadError::new(format!("failed to read {}: {e}", file.path)))?,
+        let docs = if let Some(i) = self.parsed.iter().position(|(p, _, _)| *p == file.path) {
+            self.parsed.swap_remove(i).2
+        } else {
+            let text = self
+                .read_text(file)
+                .map_err(|e| LoadError::new(format!("failed to read {}: {e}", file.path)))?;
+            let id = self.sources.add(&file.path, &text);
+            crate::yaml::parse(&text, id).map_err(|e| {
+                LoadError::at(
+                    e.span,
+                    format!("failed to parse {}: {}", file.path, e.message),
+                )
+            })?
         };
-        let id = self.sources.add(&file.path, &text);
-        let docs = crate::yaml::parse(&text, id).map_err(|e| {
-            LoadError::at(
-                e.span,
-                format!("failed to parse {}: {}", file.path, e.message),
-            )
-        })?;
         let mut last_resets = ResetPaths::default();
         for mut cfg in docs {
             if cfg.as_map().is_none() {
@@ -561,8 +592,8 @@ impl<'f> Loader<'f> {
         };
         let mut source = base;
         // This file's `!reset`s apply to what the base contributes.
-        let mut wrapper = Map::new();
-        let mut svc = Map::new();
+        let mut wrapper = Map::default();
+        let mut svc = Map::default();
         svc.insert(Key::from(name), source);
         wrapper.insert(Key::from("services"), Node::map(svc));
         let mut wrapper = Node::map(wrapper);
@@ -571,7 +602,7 @@ impl<'f> Loader<'f> {
             .get_mut("services")
             .and_then(|s| s.get_mut(name))
             .map(|n| std::mem::replace(n, Node::null()))
-            .unwrap_or_else(|| Node::map(Map::new()));
+            .unwrap_or_else(|| Node::map(Map::default()));
         let Some(slot) = services.get_mut(name) else {
             return Ok(());
         };
@@ -623,7 +654,7 @@ impl<'f> Loader<'f> {
             &local_dir,
             env,
             tracker,
-            Node::map(Map::new()),
+            Node::map(Map::default()),
             &[],
         )?;
         let Some(services) = source.get("services") else {
@@ -867,9 +898,9 @@ fn import_resources(source: &Node, target: &mut Node) -> Result<()> {
         };
         let to = tm
             .entry(Key::from(key))
-            .or_insert_with(|| Node::map(Map::new()));
+            .or_insert_with(|| Node::map(Map::default()));
         if to.is_null() {
-            *to = Node::map(Map::new());
+            *to = Node::map(Map::default());
         }
         let Some(to) = to.as_map_mut() else {
             continue;

@@ -62,6 +62,9 @@ const RULES: &[(&str, Rule)] = &[
     ("services.*.ulimits.*", Rule::Ulimit),
 ];
 
+static RULE_INDEX: std::sync::LazyLock<crate::treepath::Compiled<Rule>> =
+    std::sync::LazyLock::new(|| crate::treepath::Compiled::new(RULES));
+
 /// Merges `over` onto `base` (both top-level documents).
 ///
 /// # Errors
@@ -75,11 +78,13 @@ pub fn merge_documents(base: Node, over: Node) -> Result<Node> {
 /// # Errors
 /// As [`merge_documents`].
 pub fn merge_service(base: Node, over: Node) -> Result<Node> {
-    merge(base, over, &TreePath::of(&["services", "x"]))
+    let services = TreePath::root();
+    let services = services.next("services");
+    merge(base, over, &services.next("x"))
 }
 
-fn merge(base: Node, over: Node, path: &TreePath) -> Result<Node> {
-    if let Some(rule) = RULES.iter().find(|(p, _)| path.matches(p)).map(|(_, r)| *r) {
+fn merge(base: Node, over: Node, path: &TreePath<'_>) -> Result<Node> {
+    if let Some(rule) = RULE_INDEX.find(path) {
         return apply_rule(rule, base, over, path);
     }
     if over.is_null() {
@@ -114,7 +119,7 @@ fn merge(base: Node, over: Node, path: &TreePath) -> Result<Node> {
     }
 }
 
-fn merge_maps(mut base: Map, over: Map, path: &TreePath) -> Result<Map> {
+fn merge_maps(mut base: Map, over: Map, path: &TreePath<'_>) -> Result<Map> {
     for (k, v) in over {
         if let Some(slot) = base.get_mut(k.name.as_str()) {
             let old = std::mem::replace(slot, Node::null());
@@ -126,7 +131,7 @@ fn merge_maps(mut base: Map, over: Map, path: &TreePath) -> Result<Map> {
     Ok(base)
 }
 
-fn apply_rule(rule: Rule, base: Node, over: Node, path: &TreePath) -> Result<Node> {
+fn apply_rule(rule: Rule, base: Node, over: Node, path: &TreePath<'_>) -> Result<Node> {
     let span = over.span;
     let node = |value| Node::new(value, span);
     match rule {
@@ -190,7 +195,7 @@ fn unreachable_pair() -> ! {
     panic!("logging values were checked to be mappings")
 }
 
-fn merge_plain(base: Node, over: Node, path: &TreePath) -> Result<Node> {
+fn merge_plain(base: Node, over: Node, path: &TreePath<'_>) -> Result<Node> {
     if over.is_null() {
         return Ok(base);
     }
@@ -208,12 +213,12 @@ fn merge_plain(base: Node, over: Node, path: &TreePath) -> Result<Node> {
 fn build_mapping(node: Node) -> Map {
     match node.value {
         Value::String(s) => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             m.insert(Key::from("context"), Node::new(Value::String(s), node.span));
             m
         }
         Value::Map(m) => m,
-        _ => Map::new(),
+        _ => Map::default(),
     }
 }
 
@@ -250,7 +255,7 @@ fn into_mapping(node: Node, depends_on_defaults: bool) -> Result<Map> {
     match node.value {
         Value::Map(m) => Ok(m),
         Value::Seq(items) => {
-            let mut m = Map::new();
+            let mut m = Map::default();
             for item in items {
                 let Value::String(name) = item.value else {
                     return Err(LoadError::at(
@@ -273,19 +278,19 @@ fn into_mapping(node: Node, depends_on_defaults: bool) -> Result<Map> {
             }
             Ok(m)
         }
-        _ => Ok(Map::new()),
+        _ => Ok(Map::default()),
     }
 }
 
 /// `{condition: service_started, required: true}`.
 pub(crate) fn depends_on_default() -> Node {
-    let mut d = Map::new();
+    let mut d = Map::default();
     d.insert(Key::from("condition"), Node::string("service_started"));
     d.insert(Key::from("required"), Node::synthetic(Value::Bool(true)));
     Node::map(d)
 }
 
-fn merge_ipam_config(base: Node, over: Node, path: &TreePath) -> Result<Node> {
+fn merge_ipam_config(base: Node, over: Node, path: &TreePath<'_>) -> Result<Node> {
     let span = over.span;
     let (Value::Seq(configs), Value::Seq(overrides)) = (base.value, over.value) else {
         return Err(LoadError::at(span, format!("{path}: expected a list")));
@@ -318,7 +323,7 @@ fn merge_ipam_config(base: Node, over: Node, path: &TreePath) -> Result<Node> {
 // ---------------------------------------------------------------------------------------------
 // Unicity: after a merge, list entries naming the same thing keep only the last definition.
 
-type Indexer = fn(&Node, &TreePath) -> Result<String>;
+type Indexer = fn(&Node, &TreePath<'_>) -> Result<String>;
 
 const UNIQUE: &[(&str, Indexer)] = &[
     ("networks.*.labels", key_value_index),
@@ -352,6 +357,9 @@ const UNIQUE: &[(&str, Indexer)] = &[
     ("services.*.devices", device_index),
 ];
 
+static UNIQUE_INDEX: std::sync::LazyLock<crate::treepath::Compiled<Indexer>> =
+    std::sync::LazyLock::new(|| crate::treepath::Compiled::new(UNIQUE));
+
 /// Keeps one entry per identity in the lists Compose treats as sets, the later definition
 /// taking the earlier one's place.
 ///
@@ -361,7 +369,7 @@ pub fn enforce_unicity(node: &mut Node) -> Result<()> {
     unicity(node, &TreePath::root())
 }
 
-fn unicity(node: &mut Node, path: &TreePath) -> Result<()> {
+fn unicity(node: &mut Node, path: &TreePath<'_>) -> Result<()> {
     match &mut node.value {
         Value::Map(m) => {
             for (k, v) in m.iter_mut() {
@@ -369,7 +377,7 @@ fn unicity(node: &mut Node, path: &TreePath) -> Result<()> {
             }
         }
         Value::Seq(items) => {
-            if let Some((_, indexer)) = UNIQUE.iter().find(|(p, _)| path.matches(p)) {
+            if let Some(indexer) = UNIQUE_INDEX.find(path) {
                 let mut seen: HashMap<String, usize> = HashMap::new();
                 let mut out: Vec<Node> = Vec::with_capacity(items.len());
                 for (i, entry) in std::mem::take(items).into_iter().enumerate() {
@@ -389,7 +397,7 @@ fn unicity(node: &mut Node, path: &TreePath) -> Result<()> {
     Ok(())
 }
 
-fn key_value_index(v: &Node, path: &TreePath) -> Result<String> {
+fn key_value_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::String(s) => Ok(s.split_once('=').map_or(s.as_str(), |(k, _)| k).to_owned()),
         other => Err(LoadError::at(
@@ -399,7 +407,7 @@ fn key_value_index(v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn volume_index(v: &Node, path: &TreePath) -> Result<String> {
+fn volume_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::Map(m) => match m.get("target").and_then(Node::as_str) {
             Some(t) => Ok(t.to_owned()),
@@ -420,7 +428,7 @@ fn volume_index(v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn device_index(v: &Node, path: &TreePath) -> Result<String> {
+fn device_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::Map(m) => match m.get("target").and_then(Node::as_str) {
             Some(t) => Ok(t.to_owned()),
@@ -437,7 +445,7 @@ fn device_index(v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn expose_index(v: &Node, path: &TreePath) -> Result<String> {
+fn expose_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::String(s) => Ok(s.clone()),
         Value::Int(i) => Ok(i.to_string()),
@@ -448,7 +456,7 @@ fn expose_index(v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn mount_index(default_dir: &str, v: &Node, path: &TreePath) -> Result<String> {
+fn mount_index(default_dir: &str, v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::String(s) => Ok(format!("{default_dir}/{s}")),
         Value::Map(m) => match m.get("target") {
@@ -466,15 +474,15 @@ fn mount_index(default_dir: &str, v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn config_index(v: &Node, path: &TreePath) -> Result<String> {
+fn config_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     mount_index("", v, path)
 }
 
-fn secret_index(v: &Node, path: &TreePath) -> Result<String> {
+fn secret_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     mount_index("/run/secrets", v, path)
 }
 
-fn port_index(v: &Node, path: &TreePath) -> Result<String> {
+fn port_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::Int(i) => Ok(i.to_string()),
         Value::Map(m) => {
@@ -498,7 +506,7 @@ fn port_index(v: &Node, path: &TreePath) -> Result<String> {
     }
 }
 
-fn env_file_index(v: &Node, path: &TreePath) -> Result<String> {
+fn env_file_index(v: &Node, path: &TreePath<'_>) -> Result<String> {
     match &v.value {
         Value::String(s) => Ok(s.clone()),
         Value::Map(m) => match m.get("path") {

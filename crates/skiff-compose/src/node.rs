@@ -103,8 +103,9 @@ impl From<String> for Key {
     }
 }
 
-/// A mapping, in the order it was written.
-pub type Map = IndexMap<Key, Node>;
+/// A mapping, in the order it was written. Hashed with a fast fixed hasher: keys come from
+/// the user's own files, and a map lookup is on every step of every phase.
+pub type Map = IndexMap<Key, Node, rustc_hash::FxBuildHasher>;
 
 /// The YAML data model as Compose sees it: string keys only.
 #[derive(Debug, Clone)]

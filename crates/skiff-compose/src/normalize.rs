@@ -22,7 +22,7 @@ pub fn normalize(dict: &mut Node, env: Env<'_>) {
 }
 
 fn implicit_dependency(restart: bool) -> Node {
-    let mut d = Map::new();
+    let mut d = Map::default();
     d.insert(Key::from("condition"), Node::string("service_started"));
     d.insert(Key::from("restart"), Node::synthetic(Value::Bool(restart)));
     d.insert(Key::from("required"), Node::synthetic(Value::Bool(true)));
@@ -54,7 +54,7 @@ fn normalize_service(s: &mut Map, env: Env<'_>) {
             value: Value::Map(m),
             ..
         }) => m.clone(),
-        _ => Map::new(),
+        _ => Map::default(),
     };
     if let Some(links) = s.get("links").and_then(Node::as_seq) {
         for l in links {
@@ -165,7 +165,7 @@ fn normalize_networks(dict: &mut Node) {
                 },
             };
             if empty {
-                let mut m = Map::new();
+                let mut m = Map::default();
                 m.insert(Key::from("default"), Node::null());
                 s.insert(Key::from("networks"), Node::map(m));
                 uses_default = true;
@@ -176,9 +176,9 @@ fn normalize_networks(dict: &mut Node) {
     if uses_default {
         let networks = top
             .entry(Key::from("networks"))
-            .or_insert_with(|| Node::map(Map::new()));
+            .or_insert_with(|| Node::map(Map::default()));
         if networks.is_null() {
-            *networks = Node::map(Map::new());
+            *networks = Node::map(Map::default());
         }
         if let Some(m) = networks.as_map_mut()
             && !m.contains_key("default")
@@ -200,7 +200,7 @@ fn set_names_from_keys(dict: &mut Node) {
         };
         for (key, r) in top.iter_mut() {
             if r.is_null() {
-                *r = Node::new(Value::Map(Map::new()), r.span);
+                *r = Node::new(Value::Map(Map::default()), r.span);
             }
             let Some(resource) = r.as_map_mut() else {
                 continue;

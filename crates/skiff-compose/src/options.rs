@@ -280,7 +280,9 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     } else if let Some(n) = env.get("COMPOSE_PROJECT_NAME").filter(|n| !n.is_empty()) {
         opts.project_name.clone_from(n);
         opts.project_name_explicit = true;
-    } else if !named_in_yaml(files, &config_files) {
+    }
+    let mut loader = Loader::new(files, opts.home.clone());
+    if !opts.project_name_explicit && loader.declared_name(&config_files).is_none() {
         opts.project_name = loader::normalize_project_name(&paths::base(&wd));
     }
 
@@ -295,7 +297,6 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
             env.clone()
         },
     };
-    let mut loader = Loader::new(files, opts.home.clone());
     let result = loader.load_model(&details, &mut opts);
     *sources = loader.sources.clone();
     let mut model = result?;
@@ -313,7 +314,7 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
         return Ok(Loaded {
             project: skiff_model::compose::Project::default(),
             extensions: crate::extension::Extensions::default(),
-            disabled: crate::node::Map::new(),
+            disabled: crate::node::Map::default(),
             model,
             sources: loader.sources,
             name: opts.project_name,
@@ -341,7 +342,7 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
     {
         m.insert(
             Key::from("services"),
-            Node::synthetic(Value::Map(crate::node::Map::new())),
+            Node::synthetic(Value::Map(crate::node::Map::default())),
         );
     }
     // A backup may concern a service the active profiles leave out: it is still declared.
@@ -359,25 +360,6 @@ fn load_inner(req: &Request, files: &dyn Files, sources: &mut loader::Sources) -
         config_files: details.files.iter().map(|f| f.path.clone()).collect(),
         environment: fin_env,
     })
-}
-
-fn named_in_yaml(files: &dyn Files, config: &[ConfigFile]) -> bool {
-    for f in config {
-        let text = match &f.content {
-            Some(t) => t.clone(),
-            None => files.read(&f.path).unwrap_or_default(),
-        };
-        if let Ok(docs) = crate::yaml::parse(&text, crate::node::FileId(u32::MAX))
-            && docs.iter().any(|d| {
-                d.get("name")
-                    .and_then(Node::as_str)
-                    .is_some_and(|n| !n.is_empty())
-            })
-        {
-            return true;
-        }
-    }
-    false
 }
 
 /// Binds the finished tree to Compose's types, as compose-go decodes its dict into

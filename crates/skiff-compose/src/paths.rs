@@ -39,6 +39,9 @@ const RESOLVERS: &[(&str, Kind)] = &[
     ("volumes.*", Kind::DriverOpts),
 ];
 
+static RESOLVER_INDEX: std::sync::LazyLock<crate::treepath::Compiled<Kind>> =
+    std::sync::LazyLock::new(|| crate::treepath::Compiled::new(RESOLVERS));
+
 /// `filepath.Join` for Unix paths.
 #[must_use]
 pub fn join(base: &str, rel: &str) -> String {
@@ -77,9 +80,9 @@ impl Resolver<'_> {
         self.walk(node, &TreePath::root())
     }
 
-    fn walk(&self, node: &mut Node, path: &TreePath) -> Result<()> {
-        if let Some((_, kind)) = RESOLVERS.iter().find(|(p, _)| path.matches(p)) {
-            return self.apply(*kind, node);
+    fn walk(&self, node: &mut Node, path: &TreePath<'_>) -> Result<()> {
+        if let Some(kind) = RESOLVER_INDEX.find(path) {
+            return self.apply(kind, node);
         }
         match &mut node.value {
             Value::Map(m) => {

@@ -106,7 +106,7 @@ fn parse_short(raw: &str) -> Result<Vec<Map<String, Value>>, String> {
     Ok(mappings
         .into_iter()
         .map(|m| {
-            let mut out = Map::new();
+            let mut out = Map::default();
             out.insert("mode".into(), "ingress".into());
             if !ip.is_empty() {
                 out.insert("host_ip".into(), ip.into());
@@ -281,7 +281,7 @@ mod tests {
 
     /// A long-syntax object; `ip` and `published` are left out when empty, `target` when 0.
     fn port(ip: &str, target: u16, published: &str, proto: &str) -> Value {
-        let mut m = Map::new();
+        let mut m = Map::default();
         m.insert("mode".into(), "ingress".into());
         if !ip.is_empty() {
             m.insert("host_ip".into(), ip.into());

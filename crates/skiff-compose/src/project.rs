@@ -57,8 +57,8 @@ pub fn finish(dict: &mut Node, f: &Finish<'_>) -> Result<Map> {
         .flat_map(|s| string_list(s.get("profiles")))
         .collect();
     profiles.extend(named);
-    let mut enabled = Map::new();
-    let mut disabled = Map::new();
+    let mut enabled = Map::default();
+    let mut disabled = Map::default();
     for (k, s) in services {
         if has_profile(&s, &profiles) {
             enabled.insert(k, s);
@@ -103,7 +103,7 @@ fn has_profile(service: &Node, profiles: &[String]) -> bool {
 
 /// `["A=1", "B"]` or `{A: 1, B: null}` into `{A: "1", B: null}`.
 fn mapping_with_equals(node: &Node) -> Result<Node> {
-    let mut out = Map::new();
+    let mut out = Map::default();
     match &node.value {
         Value::Seq(items) => {
             for i in items {
@@ -583,7 +583,7 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
                 value: Value::Map(e),
                 ..
             }) => e.clone(),
-            _ => Map::new(),
+            _ => Map::default(),
         };
         if f.resolve_environment {
             for (k, v) in service_env.iter_mut() {
@@ -656,7 +656,7 @@ fn resolve_env_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
             }
         }
         if m.contains_key("env_file") || m.contains_key("environment") {
-            let mut merged = Map::new();
+            let mut merged = Map::default();
             for (k, v) in from_files {
                 merged.insert(Key::from(k), Node::string(v));
             }
@@ -680,7 +680,7 @@ fn resolve_label_files(dict: &mut Node, f: &Finish<'_>) -> Result<()> {
     };
     for (_, s) in services.iter_mut() {
         let Some(m) = s.as_map_mut() else { continue };
-        let mut labels = Map::new();
+        let mut labels = Map::default();
         for lf in string_list(m.get("label_file")) {
             if !f.files.is_file(&lf) {
                 return Err(LoadError::new(format!(

@@ -14,7 +14,7 @@ pub fn check_model(dict: &Node) -> Result<()> {
     walk(dict, &TreePath::root())
 }
 
-fn walk(node: &Node, path: &TreePath) -> Result<()> {
+fn walk(node: &Node, path: &TreePath<'_>) -> Result<()> {
     if path.matches("volumes.*") {
         return check_volume(node, path);
     }
@@ -73,7 +73,7 @@ fn walk(node: &Node, path: &TreePath) -> Result<()> {
     Ok(())
 }
 
-fn check_file_object(node: &Node, path: &TreePath, keys: &[&str]) -> Result<()> {
+fn check_file_object(node: &Node, path: &TreePath<'_>, keys: &[&str]) -> Result<()> {
     let Some(m) = node.as_map() else {
         return Ok(());
     };
@@ -96,7 +96,7 @@ fn check_file_object(node: &Node, path: &TreePath, keys: &[&str]) -> Result<()> 
     Ok(())
 }
 
-fn check_volume(node: &Node, path: &TreePath) -> Result<()> {
+fn check_volume(node: &Node, path: &TreePath<'_>) -> Result<()> {
     if node.is_null() {
         return Ok(());
     }

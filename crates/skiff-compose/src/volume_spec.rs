@@ -25,7 +25,7 @@ pub fn parse_volume(spec: &str) -> Result<Map<String, Value>, VolumeSpecError> {
     match spec.len() {
         0 => return Err(VolumeSpecError::Empty),
         1 | 2 => {
-            let mut out = Map::new();
+            let mut out = Map::default();
             out.insert("type".into(), "volume".into());
             out.insert("target".into(), spec.into());
             return Ok(out);
@@ -140,7 +140,7 @@ impl Mount {
             self.volume.get_or_insert_default();
         }
 
-        let mut out = Map::new();
+        let mut out = Map::default();
         out.insert(
             "type".into(),
             if is_bind { "bind" } else { "volume" }.into(),
@@ -155,7 +155,7 @@ impl Mount {
             out.insert("read_only".into(), true.into());
         }
         if let Some(bind) = self.bind {
-            let mut b = Map::new();
+            let mut b = Map::default();
             if !bind.selinux.is_empty() {
                 b.insert("selinux".into(), bind.selinux.into());
             }
@@ -168,7 +168,7 @@ impl Mount {
             out.insert("bind".into(), Value::Object(b));
         }
         if let Some(volume) = self.volume {
-            let mut v = Map::new();
+            let mut v = Map::default();
             if volume.nocopy {
                 v.insert("nocopy".into(), true.into());
             }

@@ -207,7 +207,7 @@ impl<'a> Builder<'a> {
     /// Reads a mapping's entries. Explicit keys win over merged ones (`<<`); among merge
     /// sources the first listed wins, as in Compose's YAML library.
     fn mapping(&mut self, depth: usize) -> Result<Map, YamlError> {
-        let mut explicit = Map::new();
+        let mut explicit = Map::default();
         let mut merges: Vec<Node> = Vec::new();
         loop {
             let (ev, key_span) = self.next()?;
@@ -274,7 +274,7 @@ impl<'a> Builder<'a> {
         if merges.is_empty() {
             return Ok(explicit);
         }
-        let mut merged = Map::new();
+        let mut merged = Map::default();
         for source in merges {
             if let Value::Map(m) = source.value {
                 for (k, v) in m {

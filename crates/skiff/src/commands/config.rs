@@ -111,17 +111,16 @@ pub fn run(project: &ProjectArgs, args: &ConfigArgs) -> miette::Result<ExitCode>
             })
             .unwrap_or_default()
     } else {
-        let out = if args.no_interpolate {
-            project_json.clone()
-        } else {
-            escape_dollars(project_json.clone())
-        };
         match args.format {
             Format::Json => {
                 refuse_ssh_paths_in_json(&loaded.project)?;
+                let mut out = project_json;
+                if !args.no_interpolate {
+                    skiff_compose::escape_dollars_in_place(&mut out);
+                }
                 serde_json::to_string_pretty(&out).map_err(|e| miette::miette!("{e}"))?
             }
-            Format::Yaml if args.no_interpolate => skiff_compose::goyaml::to_string(&out),
+            Format::Yaml if args.no_interpolate => skiff_compose::goyaml::to_string(&project_json),
             Format::Yaml => {
                 let view = skiff_compose::goyaml::compose_yaml_view(
                     &project_json,
