@@ -122,6 +122,13 @@ pub trait World: Send + Sync + 'static {
         service: &str,
     ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send;
 
+    /// Does ahead of its turn what an action can do before its dependencies are ready
+    /// ([`Runtime::prepare`]). Default: nothing.
+    fn prepare(&self, deployment: &Deployment, action: &Action) -> impl Future<Output = ()> + Send {
+        let _ = (deployment, action);
+        std::future::ready(())
+    }
+
     /// Runs the instance afresh: stops it if it still runs (unhealthy), then starts it again
     /// (the same container or process record where the runtime can). Returns once it runs.
     fn restart(
@@ -177,5 +184,9 @@ impl<W: World> Runtime for ProjectRuntime<'_, W> {
 
     fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send {
         self.world.observe(self.deployment)
+    }
+
+    fn prepare(&self, action: &Action) -> impl Future<Output = ()> + Send {
+        self.world.prepare(self.deployment, action)
     }
 }

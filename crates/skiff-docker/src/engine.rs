@@ -224,6 +224,21 @@ impl Engine {
         })
     }
 
+    /// The project's instances (its containers, one-offs left out): the containers part of
+    /// [`Engine::observe`], one engine call.
+    ///
+    /// # Errors
+    /// The engine refuses the listing.
+    pub async fn instances(&self, project: &str) -> Result<Vec<Instance>, EngineError> {
+        Ok(self
+            .summaries(project)
+            .await?
+            .iter()
+            .filter(|c| !is_oneoff(c))
+            .filter_map(instance)
+            .collect())
+    }
+
     /// Removes duplicate project networks. Engines before API 1.44 accept two networks of one
     /// name; a run killed between its network check and create can leave a second one, which
     /// makes the name ambiguous. Keeps the network with containers attached, else the oldest.

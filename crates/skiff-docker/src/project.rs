@@ -10,7 +10,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{CreateContainerOptionsBuilder, RenameContainerOptionsBuilder};
 use serde_json::{Value, json};
-use skiff_plan::{Action, Condition, Dependency, Desired, ResourceSpec, ServiceSpec, State};
+use skiff_plan::{
+    Action, Condition, Dependency, Desired, Instance, ResourceSpec, ServiceSpec, State,
+};
 use skiff_runtime::{Readiness, Runtime, RuntimeError};
 
 use skiff_model::compose::{Project as ComposeProject, ServiceConfig};
@@ -284,9 +286,56 @@ pub struct DockerRuntime<'a> {
     /// Whether the engine restarts containers per their `restart` policy (as docker
     /// compose leaves it to), or never because a supervisor (the skiff daemon) does.
     pub engine_restarts: bool,
+    /// Containers created ahead of their start ([`Runtime::prepare`]), by name: id.
+    prepared: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The project's instances as last listed, shared by every service's readiness: fifty
+    /// services waiting on their dependencies ask the engine once per [`SNAPSHOT_AGE`], not
+    /// fifty times (the listings were what slowed the engine's creates and starts).
+    snapshot: tokio::sync::Mutex<Option<(tokio::time::Instant, std::sync::Arc<Vec<Instance>>)>>,
 }
 
-impl DockerRuntime<'_> {
+/// How old a listing [`DockerRuntime::readiness`] may answer from: under the executor's poll.
+const SNAPSHOT_AGE: Duration = Duration::from_millis(50);
+
+impl<'a> DockerRuntime<'a> {
+    #[must_use]
+    pub fn new(
+        engine: &'a Engine,
+        project: &'a Project,
+        stop_timeout: Duration,
+        engine_restarts: bool,
+    ) -> DockerRuntime<'a> {
+        DockerRuntime {
+            engine,
+            project,
+            stop_timeout,
+            engine_restarts,
+            prepared: std::sync::Mutex::default(),
+            snapshot: tokio::sync::Mutex::default(),
+        }
+    }
+
+    /// The project's instances, listed at most [`SNAPSHOT_AGE`] ago. One caller lists while
+    /// the others wait for its answer.
+    async fn instances(&self) -> Result<std::sync::Arc<Vec<Instance>>, RuntimeError> {
+        let mut snapshot = self.snapshot.lock().await;
+        if let Some((at, instances)) = snapshot.as_ref()
+            && at.elapsed() < SNAPSHOT_AGE
+        {
+            return Ok(std::sync::Arc::clone(instances));
+        }
+        let instances = std::sync::Arc::new(
+            self.engine
+                .instances(&self.project.name)
+                .await
+                .map_err(|e| RuntimeError::new("observe", e.to_string()))?,
+        );
+        *snapshot = Some((
+            tokio::time::Instant::now(),
+            std::sync::Arc::clone(&instances),
+        ));
+        Ok(instances)
+    }
     fn service<'s>(&'s self, name: &'s str) -> Result<ServiceInput<'s>, RuntimeError> {
         self.project
             .input(name)
@@ -468,14 +517,28 @@ impl DockerRuntime<'_> {
         .map_err(|e| RuntimeError::new(format!("create {name}"), e.to_string()))
     }
 
-    /// Creates and starts a container. A leftover container of the same name from an
-    /// interrupted run (same project, same service) is removed first.
+    /// Creates and starts a container (or only starts it, when it was created ahead).
     async fn create_and_start(
         &self,
         service: &str,
         number: u32,
         name: &str,
     ) -> Result<(), RuntimeError> {
+        let prepared = self.prepared.lock().map_or(None, |mut p| p.remove(name));
+        let id = match prepared {
+            Some(id) => id,
+            None => self.create(service, number, name).await?,
+        };
+        self.engine
+            .start(&id)
+            .await
+            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+    }
+
+    /// Creates a container, connected to its networks, not started; returns its id. A
+    /// leftover container of the same name from an interrupted run (same project, same
+    /// service) is removed first.
+    async fn create(&self, service: &str, number: u32, name: &str) -> Result<String, RuntimeError> {
         let mut req = self.request(service, number, name)?;
         if !self.engine_restarts
             && let Some(host) = req
@@ -501,7 +564,17 @@ impl DockerRuntime<'_> {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409, ..
             }) => {
-                self.remove_leftover(service, name).await?;
+                let hash = req
+                    .body
+                    .pointer(&format!(
+                        "/Labels/{}",
+                        labels::CONFIG_HASH.replace('/', "~1")
+                    ))
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                if let Some(id) = self.reuse_or_remove_leftover(service, name, hash).await? {
+                    return Ok(id);
+                }
                 self.engine
                     .docker
                     .create_container(Some(opts), body)
@@ -512,10 +585,7 @@ impl DockerRuntime<'_> {
         };
         self.connect_networks(&created.id, name, req.extra_networks)
             .await?;
-        self.engine
-            .start(&created.id)
-            .await
-            .map_err(|e| RuntimeError::new(format!("start {name}"), e.to_string()))
+        Ok(created.id)
     }
 
     /// Connects a created container to the networks beyond its first.
@@ -545,7 +615,16 @@ impl DockerRuntime<'_> {
         Ok(())
     }
 
-    async fn remove_leftover(&self, service: &str, name: &str) -> Result<(), RuntimeError> {
+    /// A container of this name exists: one of this service, created and never started,
+    /// with this configuration (created ahead by another caller, or by a run interrupted
+    /// before its start) is used as it is; another of this service is removed; one of
+    /// anything else is an error.
+    async fn reuse_or_remove_leftover(
+        &self,
+        service: &str,
+        name: &str,
+        hash: &str,
+    ) -> Result<Option<String>, RuntimeError> {
         let info = self
             .engine
             .docker
@@ -564,14 +643,41 @@ impl DockerRuntime<'_> {
                 "a container with this name exists and does not belong to this project; remove or rename it",
             ));
         }
+        let never_started = info
+            .state
+            .as_ref()
+            .is_some_and(|s| s.status == Some(bollard::models::ContainerStateStatusEnum::CREATED));
+        if never_started
+            && !hash.is_empty()
+            && l.get(labels::CONFIG_HASH).map(String::as_str) == Some(hash)
+            && let Some(id) = info.id
+        {
+            return Ok(Some(id));
+        }
         self.engine
             .remove(name, false)
             .await
-            .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))
+            .map_err(|e| RuntimeError::new(format!("remove {name}"), e.to_string()))?;
+        Ok(None)
     }
 }
 
 impl Runtime for DockerRuntime<'_> {
+    /// Creates a new container ahead of its start. A failure is left for `apply`, which
+    /// creates it again and reports why.
+    async fn prepare(&self, action: &Action) {
+        if let Action::Create {
+            service,
+            number,
+            name,
+        } = action
+            && let Ok(id) = self.create(service, *number, name).await
+            && let Ok(mut prepared) = self.prepared.lock()
+        {
+            prepared.insert(name.clone(), id);
+        }
+    }
+
     async fn observe(&self) -> Result<skiff_plan::Observed, RuntimeError> {
         self.engine
             .observe(&self.project.name)
@@ -657,16 +763,8 @@ impl Runtime for DockerRuntime<'_> {
     }
 
     async fn readiness(&self, service: &str) -> Result<(Readiness, bool), RuntimeError> {
-        let observed = self
-            .engine
-            .observe(&self.project.name)
-            .await
-            .map_err(|e| RuntimeError::new("observe", e.to_string()))?;
-        let mine: Vec<_> = observed
-            .instances
-            .iter()
-            .filter(|i| i.service == service)
-            .collect();
+        let instances = self.instances().await?;
+        let mine: Vec<_> = instances.iter().filter(|i| i.service == service).collect();
         let has_healthcheck = self
             .project
             .model

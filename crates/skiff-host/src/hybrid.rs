@@ -37,12 +37,14 @@ impl<'a> Hybrid<'a> {
         Hybrid {
             stack,
             engine,
-            docker: engine.map(|engine| DockerRuntime {
-                engine,
-                project: &stack.docker,
-                stop_timeout: std::time::Duration::from_secs(10),
-                // Whoever restarts processes (the daemon) restarts containers too.
-                engine_restarts: !processes.caller_restarts(),
+            docker: engine.map(|engine| {
+                DockerRuntime::new(
+                    engine,
+                    &stack.docker,
+                    std::time::Duration::from_secs(10),
+                    // Whoever restarts processes (the daemon) restarts containers too.
+                    !processes.caller_restarts(),
+                )
             }),
             processes,
         }
@@ -273,5 +275,9 @@ impl Runtime for Hybrid<'_> {
 
     async fn observe(&self) -> Result<Observed, RuntimeError> {
         self.split().observe().await
+    }
+
+    async fn prepare(&self, action: &Action) {
+        self.split().prepare(action).await;
     }
 }

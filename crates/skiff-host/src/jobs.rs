@@ -140,12 +140,12 @@ impl<H: JobHost> Runner<'_, H> {
         let engine = self
             .engine
             .ok_or_else(|| "no Docker Engine answers".to_owned())?;
-        Ok(DockerRuntime {
+        Ok(DockerRuntime::new(
             engine,
-            project: self.host.docker(),
-            stop_timeout: Duration::from_secs(10),
-            engine_restarts: false,
-        })
+            self.host.docker(),
+            Duration::from_secs(10),
+            false,
+        ))
     }
 
     /// Starts a run of `job`.

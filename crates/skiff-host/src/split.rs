@@ -127,6 +127,14 @@ impl<C: Runtime, P: Runtime, F: Fn(&str) -> bool + Sync> Runtime for Split<'_, C
         }
     }
 
+    async fn prepare(&self, action: &Action) {
+        if let (Some(service), Some(containers)) = (action.service(), self.containers)
+            && !(self.is_process)(service)
+        {
+            containers.prepare(action).await;
+        }
+    }
+
     async fn observe(&self) -> Result<Observed, RuntimeError> {
         let mut observed = match self.containers {
             Some(c) => c.observe().await?,

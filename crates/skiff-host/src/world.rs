@@ -455,6 +455,15 @@ impl World for HostWorld {
         self.hybrid(&hosted, engine).readiness(service).await
     }
 
+    async fn prepare(&self, deployment: &Deployment, action: &Action) {
+        let Ok(hosted) = self.hosted(&deployment.name) else {
+            return;
+        };
+        if let Ok(engine) = self.engine_for(&hosted.stack).await {
+            self.hybrid(&hosted, engine).prepare(action).await;
+        }
+    }
+
     async fn restart(
         &self,
         deployment: &Deployment,

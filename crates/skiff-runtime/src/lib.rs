@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::future::join_all;
 use serde::{Deserialize, Serialize};
 use skiff_plan::{Action, Condition, Desired, Observed, Plan};
@@ -70,6 +71,14 @@ pub trait Runtime: Sync {
     ) -> impl Future<Output = Result<(Readiness, bool), RuntimeError>> + Send;
     /// What runs: the instances (and, for the engine, networks and volumes) of the project.
     fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send;
+    /// Does ahead of its turn what an action can do before its dependencies are ready (a
+    /// container created, not started), so that applying it later is only the rest. The
+    /// executor prepares every `Create` at once while the dependencies come up; a failed
+    /// preparation is not an error, the action does it all when applied. Default: nothing.
+    fn prepare(&self, action: &Action) -> impl Future<Output = ()> + Send {
+        let _ = action;
+        std::future::ready(())
+    }
 }
 
 /// A borrowed runtime is a runtime: composites hold theirs by value or by reference.
@@ -85,6 +94,9 @@ impl<R: Runtime> Runtime for &R {
     }
     fn observe(&self) -> impl Future<Output = Result<Observed, RuntimeError>> + Send {
         (**self).observe()
+    }
+    fn prepare(&self, action: &Action) -> impl Future<Output = ()> + Send {
+        (**self).prepare(action)
     }
 }
 
@@ -170,7 +182,9 @@ pub async fn execute_waves<R: Runtime>(
 /// Runs a plan. Networks and volumes first; then every service as soon as the services it
 /// depends on have been acted on and meet their `depends_on` condition (a dependency graph,
 /// not lock-step waves), independent services in parallel. A service whose dependency failed
-/// is not started.
+/// is not started. New instances are prepared ([`Runtime::prepare`]: created, not started)
+/// all at once while their dependencies come up, so the critical path is the chain of
+/// health gates, not creation plus the chain.
 ///
 /// # Errors
 /// The failed actions, or a dependency that never met its condition.
@@ -211,7 +225,13 @@ pub async fn execute<R: Runtime>(
     let tasks = by_service.iter().map(|(service, actions)| {
         let signals = &signals;
         async move {
-            let result = async {
+            let prepared = join_all(
+                actions
+                    .iter()
+                    .filter(|a| matches!(a, Action::Create { .. }))
+                    .map(|a| runtime.prepare(a)),
+            );
+            let ready = async {
                 let spec = desired.services.iter().find(|s| s.name == *service);
                 for dep in spec.map(|s| s.depends_on.as_slice()).unwrap_or_default() {
                     if let Some((_, rx)) = signals.get(dep.service.as_str()) {
@@ -237,6 +257,11 @@ pub async fn execute<R: Runtime>(
                         .await
                         .map_err(|e| vec![e])?;
                 }
+                Ok(())
+            };
+            let result = async {
+                let ((), ready) = futures_util::future::join(prepared.map(|_| ()), ready).await;
+                ready?;
                 let errors: Vec<RuntimeError> =
                     join_all(actions.iter().map(|a| run_one(runtime, a, on_event)))
                         .await

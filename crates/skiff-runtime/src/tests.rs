@@ -14,6 +14,10 @@ struct Fake {
     ready_at: Mutex<HashMap<String, tokio::time::Instant>>,
     script: HashMap<String, (Duration, Readiness)>,
     fail: Option<String>,
+    /// What creating an instance costs, when the fake can prepare (create ahead): a prepared
+    /// `Create` then costs only the start (50 ms), an unprepared one both.
+    create_cost: Option<Duration>,
+    prepared: Mutex<Vec<String>>,
 }
 
 impl Fake {
@@ -23,7 +27,19 @@ impl Fake {
 }
 
 impl Runtime for Fake {
+    async fn prepare(&self, action: &Action) {
+        if let (Some(cost), Some(s)) = (self.create_cost, action.service()) {
+            tokio::time::sleep(cost).await;
+            self.prepared.lock().expect("lock").push(s.to_owned());
+        }
+    }
+
     async fn apply(&self, action: &Action) -> Result<(), RuntimeError> {
+        if let (Some(cost), Action::Create { service, .. }) = (self.create_cost, action)
+            && !self.prepared.lock().expect("lock").contains(service)
+        {
+            tokio::time::sleep(cost).await;
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
         let name = format!("{action:?}");
         self.log.lock().expect("lock").push((self.now_ms(), name));
@@ -106,6 +122,38 @@ async fn independent_services_start_in_parallel() {
         .expect("runs");
     // network (50 ms) then the three services together (50 ms), not 4 x 50 ms.
     assert_eq!(started.elapsed(), Duration::from_millis(100));
+}
+
+#[tokio::test(start_paused = true)]
+async fn instances_are_created_while_their_dependencies_come_up() {
+    let d = desired(vec![
+        spec("db", &[]),
+        spec("api", &[("db", Condition::ServiceHealthy)]),
+        spec("web", &[("api", Condition::ServiceHealthy)]),
+    ]);
+    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let healthy_after = (Duration::from_secs(2), Readiness::Healthy);
+    let fake = Fake {
+        script: HashMap::from([
+            ("db".to_owned(), healthy_after),
+            ("api".to_owned(), healthy_after),
+        ]),
+        create_cost: Some(Duration::from_millis(500)),
+        ..Fake::default()
+    };
+    let started = tokio::time::Instant::now();
+    execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
+        .await
+        .expect("runs");
+    // Network 50 ms; the three created together (500 ms); then only the chain: db starts
+    // (50), healthy 2 s later, api starts (50), healthy 2 s later, web starts (50). Created
+    // one after the other behind the gates, it would take 1 s more.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(4700) && took < Duration::from_millis(4950),
+        "{took:?}"
+    );
+    assert_eq!(fake.prepared.lock().expect("lock").len(), 3);
 }
 
 #[tokio::test(start_paused = true)]

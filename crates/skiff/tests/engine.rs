@@ -105,6 +105,19 @@ fn up_converges_in_dependency_order_and_a_second_up_does_nothing() {
         .find("container skiffit-basic-web-1: create")
         .expect("web created");
     assert!(waited < created, "{out}");
+    // ... and was created while it waited, so that only its start was left once db turned
+    // healthy (db's first probe is 500 ms after its start): created then started at once,
+    // the two would be about 100 ms apart.
+    let at = |container: &str, field: &str| {
+        let t = inspect(container, &format!("{{{{{field}}}}}"));
+        chrono::DateTime::parse_from_rfc3339(&t).unwrap_or_else(|e| panic!("{t:?}: {e}"))
+    };
+    let web_created = at("skiffit-basic-web-1", ".Created");
+    let web_started = at("skiffit-basic-web-1", ".State.StartedAt");
+    assert!(
+        web_started - web_created > chrono::TimeDelta::milliseconds(400),
+        "web-1 created {web_created}, started {web_started}: not created ahead"
+    );
     let listed = containers(&s.name);
     assert_eq!(listed.len(), 4, "{listed:?}");
     assert!(
