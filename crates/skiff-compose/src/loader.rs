@@ -37,8 +37,9 @@ impl Sources {
     }
 
     pub fn add(&mut self, name: &str, text: &str) -> FileId {
+        let id = self.next_id();
         self.files.push((name.to_owned(), text.to_owned()));
-        FileId(u32::try_from(self.files.len() - 1).unwrap_or(u32::MAX - 1))
+        id
     }
 
     /// The name and text of a file.
@@ -259,22 +260,20 @@ impl<'f> Loader<'f> {
     pub fn declared_name(&mut self, files: &[ConfigFile]) -> Option<String> {
         let mut name = None;
         for f in files {
-            if !self.parsed.iter().any(|(p, _, _)| *p == f.path) {
-                let Ok(text) = self.read_text(f) else { break };
-                let id = self.sources.next_id();
-                let Ok(docs) = crate::yaml::parse(&text, id) else {
-                    break;
-                };
-                self.sources.add(&f.path, &text);
-                self.parsed.push((f.path.clone(), id, docs));
-            }
-            let docs = self
-                .parsed
-                .iter()
-                .find(|(p, _, _)| *p == f.path)
-                .map(|(_, _, d)| d.as_slice())
-                .unwrap_or_default();
-            for d in docs {
+            let at = match self.parsed.iter().position(|(p, _, _)| *p == f.path) {
+                Some(at) => at,
+                None => {
+                    let Ok(text) = self.read_text(f) else { break };
+                    let id = self.sources.next_id();
+                    let Ok(docs) = crate::yaml::parse(&text, id) else {
+                        break;
+                    };
+                    self.sources.add(&f.path, &text);
+                    self.parsed.push((f.path.clone(), id, docs));
+                    self.parsed.len() - 1
+                }
+            };
+            for d in &self.parsed[at].2 {
                 if let Some(n) = d.get("name").and_then(Node::as_str)
                     && !n.is_empty()
                 {

@@ -423,3 +423,47 @@ fn check_bound(p: &skiff_model::compose::Project) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    /// One compose file in memory, counting how often it is read.
+    struct OneFile {
+        path: &'static str,
+        text: &'static str,
+        reads: Cell<usize>,
+    }
+
+    impl Files for OneFile {
+        fn read(&self, path: &str) -> std::io::Result<String> {
+            if path != self.path {
+                return Err(std::io::ErrorKind::NotFound.into());
+            }
+            self.reads.set(self.reads.get() + 1);
+            Ok(self.text.to_owned())
+        }
+        fn is_dir(&self, path: &str) -> bool {
+            path == "/p"
+        }
+        fn is_file(&self, path: &str) -> bool {
+            path == self.path
+        }
+    }
+
+    #[test]
+    fn a_file_that_names_its_project_is_read_and_parsed_once() {
+        let files = OneFile {
+            path: "/p/compose.yaml",
+            text: "name: shop\nservices:\n  web: {image: nginx}\n",
+            reads: Cell::new(0),
+        };
+        let req = Request::new("/p".to_owned(), IndexMap::new());
+        let loaded = load(&req, &files).map_err(|(e, _)| e).expect("loads");
+        assert_eq!(loaded.name, "shop");
+        // Its name is read from the same tree the phases then use: one read, one parse.
+        assert_eq!(files.reads.get(), 1);
+    }
+}

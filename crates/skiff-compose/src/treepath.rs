@@ -3,7 +3,7 @@
 //!
 //! The phases walk every node with its path, so a path costs nothing to extend: each step is
 //! a value on the walker's stack that borrows its parent (no allocation, no copy). The rule
-//! tables the phases look paths up in are compiled once into [`Rules`]: by length, then by
+//! tables the phases look paths up in are compiled once into [`Compiled`]: by length, then by
 //! the last part, so a lookup compares a handful of candidates, not the whole table.
 
 use std::collections::HashMap;
@@ -169,7 +169,7 @@ impl<T: Copy> Compiled<T> {
 mod tests {
     use super::*;
 
-    fn path<'a>(parts: &[&'a str], f: &mut dyn FnMut(&TreePath<'_>)) {
+    fn path(parts: &[&str], f: &mut dyn FnMut(&TreePath<'_>)) {
         fn go(at: &TreePath<'_>, rest: &[&str], f: &mut dyn FnMut(&TreePath<'_>)) {
             match rest.split_first() {
                 None => f(at),

@@ -288,9 +288,10 @@ pub struct DockerRuntime<'a> {
     pub engine_restarts: bool,
     /// Containers created ahead of their start ([`Runtime::prepare`]), by name: id.
     prepared: std::sync::Mutex<BTreeMap<String, String>>,
-    /// The project's instances as last listed, shared by every service's readiness: fifty
-    /// services waiting on their dependencies ask the engine once per [`SNAPSHOT_AGE`], not
-    /// fifty times (the listings were what slowed the engine's creates and starts).
+    /// The project's instances as last listed, shared by every service's readiness in this
+    /// runtime (one `up`): fifty services waiting on their dependencies ask the engine once
+    /// per [`SNAPSHOT_AGE`], not fifty times. (The daemon's world makes a runtime per call,
+    /// so there each readiness still lists on its own.)
     snapshot: tokio::sync::Mutex<Option<(tokio::time::Instant, std::sync::Arc<Vec<Instance>>)>>,
 }
 
@@ -572,7 +573,12 @@ impl<'a> DockerRuntime<'a> {
                     ))
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                if let Some(id) = self.reuse_or_remove_leftover(service, name, hash).await? {
+                let networks: Vec<&str> =
+                    req.extra_networks.iter().map(|(n, _)| n.as_str()).collect();
+                if let Some(id) = self
+                    .reuse_or_remove_leftover(service, name, hash, &networks)
+                    .await?
+                {
                     return Ok(id);
                 }
                 self.engine
@@ -616,14 +622,15 @@ impl<'a> DockerRuntime<'a> {
     }
 
     /// A container of this name exists: one of this service, created and never started,
-    /// with this configuration (created ahead by another caller, or by a run interrupted
-    /// before its start) is used as it is; another of this service is removed; one of
-    /// anything else is an error.
+    /// with this configuration and attached to every network it needs (created ahead by
+    /// another caller, or by a run interrupted before its start) is used as it is; another of
+    /// this service is removed; one of anything else is an error.
     async fn reuse_or_remove_leftover(
         &self,
         service: &str,
         name: &str,
         hash: &str,
+        networks: &[&str],
     ) -> Result<Option<String>, RuntimeError> {
         let info = self
             .engine
@@ -647,7 +654,13 @@ impl<'a> DockerRuntime<'a> {
             .state
             .as_ref()
             .is_some_and(|s| s.status == Some(bollard::models::ContainerStateStatusEnum::CREATED));
+        let attached = info
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .is_some_and(|on| networks.iter().all(|n| on.contains_key(*n)));
         if never_started
+            && attached
             && !hash.is_empty()
             && l.get(labels::CONFIG_HASH).map(String::as_str) == Some(hash)
             && let Some(id) = info.id

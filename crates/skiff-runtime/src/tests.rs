@@ -111,17 +111,22 @@ fn desired(services: Vec<ServiceSpec>) -> Desired {
     }
 }
 
+/// Plans `d` from nothing, runs it on the fake, and says how long it took (paused time).
+async fn run_timed(fake: &Fake, d: &Desired, on_event: &(dyn Fn(Event) + Sync)) -> Duration {
+    let p = plan(d, &Observed::default(), &PlanOptions::default()).expect("plan");
+    let started = tokio::time::Instant::now();
+    execute(fake, d, &p, &ExecOptions::default(), on_event)
+        .await
+        .expect("runs");
+    started.elapsed()
+}
+
 #[tokio::test(start_paused = true)]
 async fn independent_services_start_in_parallel() {
     let d = desired(vec![spec("a", &[]), spec("b", &[]), spec("c", &[])]);
-    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
-    let fake = Fake::default();
-    let started = tokio::time::Instant::now();
-    execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
-        .await
-        .expect("runs");
+    let took = run_timed(&Fake::default(), &d, &|_| {}).await;
     // network (50 ms) then the three services together (50 ms), not 4 x 50 ms.
-    assert_eq!(started.elapsed(), Duration::from_millis(100));
+    assert_eq!(took, Duration::from_millis(100));
 }
 
 #[tokio::test(start_paused = true)]
@@ -131,7 +136,6 @@ async fn instances_are_created_while_their_dependencies_come_up() {
         spec("api", &[("db", Condition::ServiceHealthy)]),
         spec("web", &[("api", Condition::ServiceHealthy)]),
     ]);
-    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
     let healthy_after = (Duration::from_secs(2), Readiness::Healthy);
     let fake = Fake {
         script: HashMap::from([
@@ -141,14 +145,10 @@ async fn instances_are_created_while_their_dependencies_come_up() {
         create_cost: Some(Duration::from_millis(500)),
         ..Fake::default()
     };
-    let started = tokio::time::Instant::now();
-    execute(&fake, &d, &p, &ExecOptions::default(), &|_| {})
-        .await
-        .expect("runs");
+    let took = run_timed(&fake, &d, &|_| {}).await;
     // Network 50 ms; the three created together (500 ms); then only the chain: db starts
     // (50), healthy 2 s later, api starts (50), healthy 2 s later, web starts (50). Created
     // one after the other behind the gates, it would take 1 s more.
-    let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(4700) && took < Duration::from_millis(4950),
         "{took:?}"
@@ -162,7 +162,6 @@ async fn waits_for_healthy_dependency() {
         spec("db", &[]),
         spec("web", &[("db", Condition::ServiceHealthy)]),
     ]);
-    let p = plan(&d, &Observed::default(), &PlanOptions::default()).expect("plan");
     let fake = Fake {
         script: HashMap::from([(
             "db".to_owned(),
@@ -172,12 +171,8 @@ async fn waits_for_healthy_dependency() {
     };
     let seen = Mutex::new(Vec::new());
     let on_event = |e: Event| seen.lock().expect("lock").push(e);
-    let started = tokio::time::Instant::now();
-    execute(&fake, &d, &p, &ExecOptions::default(), &on_event)
-        .await
-        .expect("runs");
+    let took = run_timed(&fake, &d, &on_event).await;
     // network 50 ms, db 50 ms, 2 s until healthy (polled every 100 ms), web 50 ms.
-    let took = started.elapsed();
     assert!(
         took >= Duration::from_millis(2150) && took < Duration::from_millis(2300),
         "{took:?}"
